@@ -1,0 +1,168 @@
+"""Reading one tile's model channels and validity mask on the processing grid.
+
+The source is read as it is when its pixels already are the processing grid's; otherwise
+through a GDAL warped VRT (resampling and reprojection on the fly, never a full copy). A tile
+that reaches past the grid is padded with zeros (as IGN's tool pads) and marked invalid there.
+Validity combines nodata, alpha bands and internal masks of every band used, the elevation
+raster's own mask, and the polygons of the area.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from engine.area import Area
+from engine.errors import InputNotFound, InvalidInput
+from engine.grid import Grid
+from engine.io.bands import BandMapping
+
+
+@dataclass(frozen=True)
+class TileData:
+    """A tile's channels (C, H, W) in model order, on the 0..255 scale, and its validity."""
+
+    image: np.ndarray
+    valid: np.ndarray  # bool (H, W)
+
+
+def open_raster(path: Path) -> rasterio.io.DatasetReader:
+    """Open any raster GDAL reads, with the errors a user can act on."""
+    path = Path(path)
+    if not path.exists() and "://" not in str(path) and not str(path).startswith("/vsi"):
+        raise InputNotFound(f"input raster {path} does not exist")
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InvalidInput(f"{path} is not a raster GDAL can read ({exc})") from None
+
+
+def value_scale_for(
+    src: rasterio.io.DatasetReader, bands: tuple[int, ...], input_max: float | None
+) -> float | None:
+    """Factor to bring band values to FLAIR's 8-bit scale; None for 8-bit input.
+
+    FLAIR models were trained on 8-bit imagery. Other types are divided by `input_max / 255`;
+    without `input_max`, the smallest of 255, 4095 (12-bit) and 65535 above the bands'
+    approximate maximum is used.
+    """
+    if input_max is not None:
+        return 255.0 / float(input_max)
+    if all(src.dtypes[b - 1] == "uint8" for b in bands):
+        return None
+    highest = 0.0
+    for b in bands:
+        stats = src.statistics(b, approx=True)
+        highest = max(highest, float(stats.max))
+    for candidate in (255.0, 4095.0, 65535.0):
+        if highest <= candidate:
+            return 255.0 / candidate
+    return 255.0 / highest
+
+
+class TileReader:
+    """Reads tiles of the processing grid from the orthophoto (and elevation raster).
+
+    Not thread-safe: one reader thread owns it.
+    """
+
+    def __init__(
+        self,
+        src: rasterio.io.DatasetReader,
+        mapping: BandMapping,
+        grid: Grid,
+        same_as_source: bool,
+        area: Area,
+        value_scale: float | None,
+    ) -> None:
+        self.grid = grid
+        self.area = area
+        self.mapping = mapping
+        self.value_scale = value_scale
+        self._src = src
+        self._ortho = (
+            src
+            if same_as_source
+            else self._warp(
+                src, Resampling.average if src.res[0] < grid.res_m / 1.5 else Resampling.bilinear
+            )
+        )
+        self._elevation = None
+        if mapping.elevation_path is not None:
+            elevation_src = open_raster(mapping.elevation_path)
+            band = next(s.band for s in mapping.sources if s.external)
+            if not 1 <= band <= elevation_src.count:
+                raise InvalidInput(
+                    f"--elevation: band {band} is out of range; {mapping.elevation_path.name} "
+                    f"has {elevation_src.count} band(s)"
+                )
+            if elevation_src.crs is None:
+                raise InvalidInput(f"elevation raster {mapping.elevation_path} has no CRS")
+            self._elevation = self._warp(elevation_src, Resampling.bilinear)
+        self._ortho_bands = list(mapping.ortho_bands)
+
+    def _warp(self, src: rasterio.io.DatasetReader, resampling: Resampling) -> WarpedVRT:
+        flags = src.mask_flag_enums[0]
+        has_mask = (
+            src.nodata is not None
+            or any(MaskFlags.alpha in f or MaskFlags.per_dataset in f for f in src.mask_flag_enums)
+            or MaskFlags.all_valid not in flags
+        )
+        return WarpedVRT(
+            src,
+            crs=self.grid.crs,
+            transform=self.grid.transform,
+            width=self.grid.width,
+            height=self.grid.height,
+            resampling=resampling,
+            add_alpha=not has_mask,
+        )
+
+    def read(self, window: Window) -> TileData:
+        """The tile at `window` of the processing grid (may reach past the grid's edges)."""
+        h, w = int(window.height), int(window.width)
+        n = len(self.mapping.sources)
+        dtype = np.uint8 if self.value_scale is None else np.float32
+        image = np.zeros((n, h, w), dtype=dtype)
+        valid = np.zeros((h, w), dtype=bool)
+        inner = self.grid.clip(window)
+        if inner is None:
+            return TileData(image, valid)
+        r0 = int(inner.row_off - window.row_off)
+        c0 = int(inner.col_off - window.col_off)
+        rows = slice(r0, r0 + int(inner.height))
+        cols = slice(c0, c0 + int(inner.width))
+        ortho = self._ortho.read(self._ortho_bands, window=inner)
+        ok = np.all(self._ortho.read_masks(self._ortho_bands, window=inner) > 0, axis=0)
+        channels = []
+        k = 0
+        for source in self.mapping.sources:
+            if source.external:
+                assert self._elevation is not None
+                channels.append(self._elevation.read(source.band, window=inner))
+                ok &= self._elevation.read_masks(source.band, window=inner) > 0
+            else:
+                channels.append(ortho[k])
+                k += 1
+        block = np.stack(channels)
+        if self.value_scale is not None:
+            block = np.clip(block.astype(np.float32) * self.value_scale, 0.0, 255.0)
+        image[:, rows, cols] = block
+        polygon_ok = self.area.polygon_mask(self.grid, inner)
+        if polygon_ok is not None:
+            ok &= polygon_ok
+        valid[rows, cols] = ok
+        image[:, ~valid] = 0
+        return TileData(image, valid)
+
+    def close(self) -> None:
+        if self._ortho is not self._src:
+            self._ortho.close()
+        if self._elevation is not None:
+            self._elevation.close()

@@ -1,0 +1,1 @@
+"""Model cards, the registry of public checkpoints, checkpoint loading and network builders."""

@@ -1,0 +1,207 @@
+"""Model cards: the typed, frozen description shipped with each set of weights.
+
+A card says what a checkpoint expects (channels, normalisation, resolution, tile size) and what
+its logits mean (the FLAIR code of each logit, codes that may never win). Cards are read from
+JSON once, validated, and never mutated; a card whose logit count is only known from the
+checkpoint is resolved against it with `ModelCard.resolved_for_logits`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from engine.classes import CODES
+from engine.errors import ModelError
+
+CHANNEL_NAMES = ("R", "G", "B", "NIR", "E")
+ARCHITECTURES = ("unet", "utt")
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How raw 8-bit band values become model input: `(x / divisor - mean) / std` per channel."""
+
+    divisor: float = 1.0
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Normalization:
+        return cls(
+            divisor=float(d.get("divisor", 1.0)),
+            mean=tuple(float(v) for v in d.get("mean", ())),
+            std=tuple(float(v) for v in d.get("std", ())),
+        )
+
+    def for_channels(self, n: int) -> Normalization:
+        """The first `n` channels' statistics (RGB models reuse the RGBIE figures)."""
+        return replace(self, mean=self.mean[:n], std=self.std[:n])
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where official weights live on the Hugging Face hub."""
+
+    repo_id: str
+    filename: str
+    revision: str = "main"
+    sha256: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WeightsSource:
+        return cls(
+            repo_id=d["repo_id"],
+            filename=d["filename"],
+            revision=d.get("revision", "main"),
+            sha256=d.get("sha256"),
+        )
+
+
+@dataclass(frozen=True)
+class Sentinel2Settings:
+    """U-T&T's Sentinel-2 input: bands, super-patch, date filter and temporal averaging."""
+
+    bands: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
+    superpatch_px: int = 40
+    res_m: float = 10.0
+    cloud_threshold: int = 60
+    snow_threshold: int = 60
+    cover_threshold: float = 0.5
+    monthly_average: bool = True
+    reference_date: str = "05-15"
+    reference_year: int = 2021
+    use_metadata: bool = True
+    metadata_years: tuple[int, ...] = (2018, 2019, 2020, 2021)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Sentinel2Settings:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ModelError(f"unknown Sentinel-2 card fields: {sorted(unknown)}")
+        values = dict(d)
+        for key in ("bands", "metadata_years"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything the engine must know to run a checkpoint and to interpret its logits."""
+
+    name: str
+    architecture: str
+    channels: tuple[str, ...]
+    normalization: Normalization
+    logit_codes: tuple[int, ...]
+    inactive_codes: tuple[int, ...] = ()
+    encoder: str = "resnet34"
+    res_m: float = 0.2
+    tile_size_px: int = 512
+    title: str = ""
+    description: str = ""
+    licence: str = ""
+    source: WeightsSource | None = None
+    logit_codes_by_count: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    sentinel2: Sentinel2Settings | None = None
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ModelError(
+                f"model {self.name}: architecture {self.architecture!r} "
+                f"is not one of {ARCHITECTURES}"
+            )
+        bad = [c for c in self.channels if c not in CHANNEL_NAMES]
+        if bad or not self.channels or len(set(self.channels)) != len(self.channels):
+            raise ModelError(
+                f"model {self.name}: channels {list(self.channels)} must be distinct names "
+                f"among {list(CHANNEL_NAMES)}"
+            )
+        if len(self.normalization.mean) not in (0, len(self.channels)) or len(
+            self.normalization.std
+        ) != len(self.normalization.mean):
+            raise ModelError(
+                f"model {self.name}: normalisation has {len(self.normalization.mean)} means and "
+                f"{len(self.normalization.std)} stds for {len(self.channels)} channels"
+            )
+        codes = set(self.logit_codes) | set(self.inactive_codes)
+        for per_count in self.logit_codes_by_count.values():
+            codes |= set(per_count)
+        if not codes <= set(CODES):
+            raise ModelError(
+                f"model {self.name}: codes {sorted(codes - set(CODES))} are not FLAIR codes"
+            )
+        if self.logit_codes and set(self.logit_codes) <= set(self.inactive_codes):
+            raise ModelError(f"model {self.name}: every logit is inactive")
+
+    @property
+    def num_logits(self) -> int:
+        """Number of logits; 0 while it is only known from the checkpoint."""
+        return len(self.logit_codes)
+
+    @property
+    def active_codes(self) -> tuple[int, ...]:
+        """FLAIR codes this model can predict."""
+        return tuple(c for c in dict.fromkeys(self.logit_codes) if c not in self.inactive_codes)
+
+    def resolved_for_logits(self, n_logits: int) -> ModelCard:
+        """This card with its logit codes fixed for a checkpoint that has `n_logits` outputs."""
+        if self.logit_codes:
+            if n_logits != len(self.logit_codes):
+                raise ModelError(
+                    f"model {self.name}: the checkpoint has {n_logits} logits but the card "
+                    f"describes {len(self.logit_codes)}"
+                )
+            return self
+        if n_logits not in self.logit_codes_by_count:
+            raise ModelError(
+                f"model {self.name}: the checkpoint has {n_logits} logits; the card knows "
+                f"layouts for {sorted(self.logit_codes_by_count)} logits"
+            )
+        return replace(self, logit_codes=tuple(self.logit_codes_by_count[n_logits]))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelCard:
+        """Build a card from its JSON form; unknown keys are an error, not silently kept."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ModelError(f"model card {d.get('name', '?')}: unknown fields {sorted(unknown)}")
+        try:
+            values: dict[str, Any] = dict(d)
+            values["channels"] = tuple(d["channels"])
+            values["normalization"] = Normalization.from_dict(d.get("normalization", {}))
+            values["logit_codes"] = tuple(int(c) for c in d.get("logit_codes", ()))
+            values["inactive_codes"] = tuple(int(c) for c in d.get("inactive_codes", ()))
+            values["logit_codes_by_count"] = {
+                int(k): tuple(int(c) for c in v)
+                for k, v in d.get("logit_codes_by_count", {}).items()
+            }
+            if d.get("source"):
+                values["source"] = WeightsSource.from_dict(d["source"])
+            if d.get("sentinel2") is not None:
+                values["sentinel2"] = Sentinel2Settings.from_dict(d["sentinel2"])
+            return cls(**values)
+        except (KeyError, TypeError) as exc:
+            raise ModelError(f"model card {d.get('name', '?')} is incomplete: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, path: Path) -> ModelCard:
+        """Read a card from a JSON file."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"model card {path} is not valid JSON: {exc}") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (used for `models --json` and sidecar cards)."""
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["logit_codes_by_count"] = {str(k): list(v) for k, v in self.logit_codes_by_count.items()}
+        return d

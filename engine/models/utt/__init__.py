@@ -1,0 +1,29 @@
+"""FLAIR-2 U-T&T: aerial U-Net fused with a U-TAE over a Sentinel-2 time series.
+
+Public entry points: `build_utt_network` (card + checkpoint -> eval-mode network),
+`is_utt_state_dict` (does a checkpoint hold U-T&T?), `UTTNetwork` and `UTTConfig`, and the
+metadata vector builders `encode_metadata` / `metadata_from_flair_entry`.
+"""
+
+from engine.models.utt.build import build_utt_network, is_utt_state_dict, network_state_dict
+from engine.models.utt.metadata import (
+    encode_metadata,
+    flair_entry_for,
+    load_flair_metadata,
+    metadata_from_flair_entry,
+    metadata_length,
+)
+from engine.models.utt.network import UTTConfig, UTTNetwork
+
+__all__ = [
+    "UTTConfig",
+    "UTTNetwork",
+    "build_utt_network",
+    "encode_metadata",
+    "flair_entry_for",
+    "is_utt_state_dict",
+    "load_flair_metadata",
+    "metadata_from_flair_entry",
+    "metadata_length",
+    "network_state_dict",
+]

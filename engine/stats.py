@@ -1,0 +1,69 @@
+"""Class-area statistics of a land-cover map, from the pixel counts gathered while writing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.classes import FLAIR_CLASSES, NODATA_CODE
+from engine.errors import OutputError
+
+
+def class_areas(counts: np.ndarray, pixel_area_m2: float) -> dict[str, Any]:
+    """Area in m2, ha and percent of the mapped (non-nodata) area for each class, plus nodata."""
+    counts = np.asarray(counts, dtype=np.int64)
+    mapped = int(counts[1:20].sum())
+    rows = []
+    for c in FLAIR_CLASSES:
+        n = int(counts[c.code])
+        m2 = n * pixel_area_m2
+        rows.append(
+            {
+                "code": c.code,
+                "name": c.name,
+                "pixels": n,
+                "area_m2": round(m2, 3),
+                "area_ha": round(m2 / 10_000, 6),
+                "percent": round(100.0 * n / mapped, 4) if mapped else 0.0,
+            }
+        )
+    nodata = int(counts[NODATA_CODE])
+    return {
+        "pixel_area_m2": pixel_area_m2,
+        "mapped_area_m2": round(mapped * pixel_area_m2, 3),
+        "mapped_area_ha": round(mapped * pixel_area_m2 / 10_000, 6),
+        "nodata_pixels": nodata,
+        "nodata_area_m2": round(nodata * pixel_area_m2, 3),
+        "classes": rows,
+    }
+
+
+def check_stats_path(path: Path, overwrite: bool) -> None:
+    """Refuse, before any work, a statistics path of unknown type or that exists."""
+    if Path(path).suffix.lower() not in (".json", ".csv"):
+        raise OutputError(f"--stats {path}: use a .json or .csv file name")
+    if Path(path).exists() and not overwrite:
+        raise OutputError(f"{path} already exists; add --overwrite to replace it")
+
+
+def write_stats(stats: dict[str, Any], path: Path) -> None:
+    """Write statistics as JSON or CSV (by suffix), atomically."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    if path.suffix.lower() == ".json":
+        temp.write_text(json.dumps(stats, indent=2))
+    else:
+        with open(temp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["code", "name", "pixels", "area_m2", "area_ha", "percent"])
+            for row in stats["classes"]:
+                writer.writerow(
+                    [row[k] for k in ("code", "name", "pixels", "area_m2", "area_ha", "percent")]
+                )
+            writer.writerow([0, "no data", stats["nodata_pixels"], stats["nodata_area_m2"], "", ""])
+    os.replace(temp, path)

@@ -1,0 +1,161 @@
+"""Prediction raster against reference raster: grids, nodata, mask, blocks, CLI, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from engine.errors import Cancelled, InputNotFound, InvalidInput
+from engine.evaluation import cli
+from engine.evaluation.compare_rasters import compare_rasters, count_windows, iter_windows
+from engine.evaluation.plots import CONFUSION_PNG_SIZE_PX, IOU_PNG_SIZE_PX
+from engine.progress import Reporter
+from tests.engine.evaluation_fixtures import ORIGIN_XY, blob_codes, write_codes
+
+
+class Recorder(Reporter):
+    """Keeps what the evaluation reported."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts: list[tuple[str, int, str]] = []
+        self.lines: list[str] = []
+
+    def _emit_start(self, phase, total, unit, extra):
+        self.starts.append((phase, total, unit))
+
+    def log(self, message, level="INFO"):
+        self.lines.append(message)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def test_windows_cover_the_grid_once():
+    wins = list(iter_windows(50, 30, 16))
+    assert len(wins) == count_windows(50, 30, 16) == 4 * 2
+    assert sum(w.width * w.height for w in wins) == 50 * 30
+
+
+def test_same_grid_with_nodata_and_small_blocks(tmp_path):
+    ref = blob_codes(40, 50, seed=1, codes=(1, 2, 3))
+    ref[:5] = 0  # no label
+    pred = ref.copy()
+    pred[5:10] = np.where(pred[5:10] == 1, 2, pred[5:10])  # some errors
+    pred[-3:] = 0  # no data in the map
+    rp, pp = write_codes(tmp_path / "ref.tif", ref), write_codes(tmp_path / "pred.tif", pred)
+    reporter = Recorder()
+    result = compare_rasters(pp, rp, reporter=reporter, block_px=16)
+    cm = result.confusion
+    assert reporter.starts == [("evaluation", count_windows(50, 40, 16), "blocks")]
+    assert reporter.done == reporter.total
+    assert cm.excluded.reference_nodata == 5 * 50
+    assert cm.excluded.prediction_nodata == 3 * 50
+    assert cm.total == 32 * 50
+    inner_ref, inner_pred = ref[5:37], pred[5:37]
+    assert np.trace(cm.counts) == int((inner_ref == inner_pred).sum())
+    assert not result.context["reference_resampled"]
+
+
+def test_reference_on_a_coarser_shifted_grid_is_resampled_nearest(tmp_path):
+    # reference at 0.4 m starting 2 m west and north of the prediction (0.2 m)
+    ref = blob_codes(40, 40, seed=2, codes=(1, 5, 7, 10), cell_px=4)
+    rp = write_codes(tmp_path / "ref.tif", ref, res_m=0.4,
+                     origin_xy=(ORIGIN_XY[0] - 2.0, ORIGIN_XY[1] + 2.0))
+    # the prediction is the reference seen on its own grid: offset 5 px, each pixel 2 x 2
+    pred = np.kron(ref, np.ones((2, 2), dtype=ref.dtype))[10:70, 10:70]
+    pp = write_codes(tmp_path / "pred.tif", pred, res_m=0.2)
+    result = compare_rasters(pp, rp, block_px=32)
+    assert result.context["reference_resampled"]
+    counts = result.confusion.counts
+    assert counts.sum() == 60 * 60
+    assert np.trace(counts) == counts.sum()  # perfect once aligned
+
+
+def test_reference_partly_outside_counts_as_nodata(tmp_path):
+    ref = np.full((20, 20), 3, dtype=np.uint8)
+    rp = write_codes(tmp_path / "ref.tif", ref, origin_xy=(ORIGIN_XY[0] + 2.0, ORIGIN_XY[1]))
+    pp = write_codes(tmp_path / "pred.tif", np.full((20, 20), 3, dtype=np.uint8))
+    cm = compare_rasters(pp, rp).confusion
+    assert cm.total == 10 * 20 and cm.excluded.reference_nodata == 10 * 20
+
+
+def test_polygon_mask_limits_the_area(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    ref = blob_codes(40, 40, seed=4, codes=(1, 2))
+    rp, pp = write_codes(tmp_path / "ref.tif", ref), write_codes(tmp_path / "pred.tif", ref)
+    x0, y0 = ORIGIN_XY
+    # left half of the raster (4 m wide at 0.2 m = 20 px), given in WGS84 to test reprojection
+    area = gpd.GeoDataFrame(geometry=[box(x0, y0 - 8.0, x0 + 4.0, y0)], crs="EPSG:2154")
+    mask = tmp_path / "area.gpkg"
+    area.to_crs("EPSG:4326").to_file(mask)
+    cm = compare_rasters(pp, rp, mask=mask, block_px=16).confusion
+    assert abs(cm.total - 20 * 40) <= 40  # reprojected edge may shift one pixel column
+    assert cm.excluded.outside_mask == 40 * 40 - cm.total
+
+
+def test_cancellation_and_input_errors(tmp_path):
+    ref = np.ones((10, 10), dtype=np.uint8)
+    rp, pp = write_codes(tmp_path / "ref.tif", ref), write_codes(tmp_path / "pred.tif", ref)
+    reporter = Reporter()
+    reporter.cancel()
+    with pytest.raises(Cancelled):
+        compare_rasters(pp, rp, reporter=reporter)
+    with pytest.raises(InputNotFound, match="missing.tif"):
+        compare_rasters(tmp_path / "missing.tif", rp)
+    empty = write_codes(tmp_path / "empty.tif", np.zeros((10, 10), dtype=np.uint8))
+    with pytest.raises(InvalidInput, match="no pixel"):
+        compare_rasters(pp, empty)
+
+
+def test_cli_rasters_writes_the_report(tmp_path):
+    from PIL import Image
+
+    ref = blob_codes(48, 48, seed=5, codes=(1, 2, 3, 7, 13, 14))
+    pred = np.where(ref == 13, 14, ref)
+    rp, pp = write_codes(tmp_path / "ref.tif", ref), write_codes(tmp_path / "pred.tif", pred)
+    out = tmp_path / "report"
+    args = _parse(["evaluate", "--prediction", str(pp), "--reference", str(rp),
+                   "--report", str(out), "--nomenclature", "baseline13"])
+    result = args.func(args, Recorder())
+    stats, outputs = result["stats"], result["outputs"]
+    assert stats["nomenclature"] == "baseline13"
+    assert stats["miou"] == pytest.approx(1.0) and stats["overall_accuracy"] == pytest.approx(1.0)
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["primary_nomenclature"] == "baseline13"
+    assert "codes 13-19 merged" in doc["primary_description"]
+    assert set(doc["nomenclatures"]) == {"baseline13", "flair19"}
+    assert doc["nomenclatures"]["flair19"]["miou"] < 1.0  # 13 vs 14 wrong in 19 classes
+    lines = (out / "per_class.csv").read_text().splitlines()
+    assert lines[0].startswith("nomenclature,class,codes")
+    assert len(lines) == 1 + 13 + 19
+    matrix = (out / "confusion_matrix.csv").read_text().splitlines()
+    assert len(matrix) == 14 and matrix[0].split(",")[1] == "building"
+    assert (out / "confusion_matrix_flair19.csv").exists()
+    with Image.open(outputs["confusion_png"]) as im:
+        assert im.size == CONFUSION_PNG_SIZE_PX
+    with Image.open(outputs["iou_png"]) as im:
+        assert im.size == IOU_PNG_SIZE_PX
+    assert not list(out.glob(".partial-*"))
+    assert outputs["report"] == str(out)
+
+
+def test_cli_argument_errors(tmp_path):
+    args = _parse(["evaluate", "--report", str(tmp_path / "r")])
+    with pytest.raises(InvalidInput, match="either --prediction"):
+        args.func(args, Reporter())
+    args = _parse(["evaluate", "--prediction", "a.tif", "--report", str(tmp_path / "r")])
+    with pytest.raises(InvalidInput, match="give both"):
+        args.func(args, Reporter())
+    args = _parse(["evaluate", "--prediction", "a.tif", "--reference", "b.tif",
+                   "--nomenclature", "model", "--report", str(tmp_path / "r")])
+    with pytest.raises(InputNotFound):
+        args.func(args, Reporter())
