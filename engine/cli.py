@@ -140,6 +140,27 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--strict", action="store_true", help="fail on tiles without a usable Sentinel-2 date"
     )
+    s.add_argument(
+        "--acquisition-date",
+        help="aerial acquisition date YYYY-MM-DD (default: the raster's date tag)",
+    )
+    s.add_argument("--acquisition-time", help="aerial acquisition time HHhMM (default 12h00)")
+    s.add_argument("--camera", help="aerial camera name (default UCE-M3, UltraCam Eagle)")
+    s.add_argument(
+        "--altitude", type=float, help="ground altitude of the area in metres (default 0)"
+    )
+    s.add_argument(
+        "--no-monthly-average",
+        dest="monthly_average",
+        action="store_false",
+        default=None,
+        help="keep every usable date instead of monthly means",
+    )
+    s.add_argument(
+        "--cover-threshold",
+        type=float,
+        help="drop a date when its cloudy + snowy fraction reaches this (default 0.5)",
+    )
     _common(p)
     p.set_defaults(func=_run_predict)
 
@@ -184,15 +205,19 @@ def _run_predict(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]
         sentinel2=args.sentinel2,
         year=args.year,
         strict=args.strict,
+        acquisition_date=args.acquisition_date,
+        acquisition_time=args.acquisition_time,
+        camera=args.camera,
+        altitude_m=args.altitude,
+        monthly_average=args.monthly_average,
+        cover_threshold=args.cover_threshold,
     )
-    extras = None
     if settings.sentinel2:
-        from engine.utt_inputs import sentinel2_extras_provider
+        from engine.utt_run import run_utt_predict
 
-        extras = sentinel2_extras_provider
-    result = (
-        run_predict(settings, reporter, extras) if extras is None else extras(settings, reporter)
-    )
+        result = run_utt_predict(settings, reporter)
+    else:
+        result = run_predict(settings, reporter)
     return {"outputs": result.outputs, "stats": result.stats}
 
 

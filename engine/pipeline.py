@@ -13,9 +13,10 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import rasterio
 from rasterio.windows import Window
 
 from engine.area import Area, area_from_extent, area_from_polygons, parse_extent, whole_grid
@@ -37,11 +38,24 @@ from engine.tiling import Tile, Tiling
 log = logging.getLogger(__name__)
 
 QUEUE_TILES = 4
+GDAL_CACHE_MB = 256
 _DONE = object()
 
-# A per-batch provider of extra model inputs (U-T&T's Sentinel-2 series), given the tiles and
-# their windows' bounds on the processing grid.
-ExtrasProvider = Callable[[list[Tile], list[Window]], dict[str, Any]]
+
+class ExtrasProvider(Protocol):
+    """Extra model inputs per batch (U-T&T's Sentinel-2 series and metadata).
+
+    Called with the batch's tiles, whose windows are on `plan.work`; returns keyword inputs
+    for the network (arrays with the batch first). `summary` adds figures to the run's stats.
+    """
+
+    def __call__(self, tiles: list[Tile]) -> dict[str, Any]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
+# Builds the provider once the geometry is known (loads the Sentinel-2 series for the area).
+ExtrasFactory = Callable[["Plan", LoadedModel, Reporter], ExtrasProvider]
 
 
 @dataclass(frozen=True)
@@ -180,9 +194,19 @@ def _batches(
 
 
 def run_predict(
-    settings: PredictSettings, reporter: Reporter, extras_provider: ExtrasProvider | None = None
+    settings: PredictSettings, reporter: Reporter, extras_factory: ExtrasFactory | None = None
 ) -> PredictResult:
-    """Map `settings.input` to a FLAIR land-cover GeoTIFF; see the module docstring."""
+    """Map `settings.input` to a FLAIR land-cover GeoTIFF; see the module docstring.
+
+    GDAL's block cache is capped (it defaults to 5 % of RAM and would grow with the output).
+    """
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _run_predict(settings, reporter, extras_factory)
+
+
+def _run_predict(
+    settings: PredictSettings, reporter: Reporter, extras_factory: ExtrasFactory | None
+) -> PredictResult:
     for _, path in settings.outputs.rasters():
         from engine.io.map_writer import check_destination
 
@@ -220,8 +244,12 @@ def run_predict(
         reporter.log(
             f"input values scaled by {scale:.5f} to the 8-bit range the model was trained on"
         )
-    if card.architecture == "utt" and extras_provider is None:
+    if card.architecture == "utt" and extras_factory is None:
         raise InvalidInput("a U-T&T model needs a Sentinel-2 source: add --sentinel2 and --year")
+    if card.architecture != "utt" and extras_factory is not None:
+        reporter.log(f"model {card.name} is a U-Net: the Sentinel-2 options are ignored", "WARNING")
+        extras_factory = None
+    extras_provider = extras_factory(plan, loaded, reporter) if extras_factory else None
     reader = TileReader(src, mapping, plan.processing, same, plan.area, scale)
     probability_codes = card.active_codes if settings.outputs.probabilities else ()
     writer = MapWriter(settings.outputs, plan.output, probability_codes, settings.overwrite)
@@ -241,6 +269,8 @@ def run_predict(
         reader.close()
         src.close()
     stats = class_areas(writer.counts, plan.output.res_m**2)
+    if extras_provider is not None:
+        stats.update(extras_provider.summary())
     if settings.stats:
         write_stats(stats, settings.stats)
         outputs["stats"] = str(settings.stats)
@@ -294,7 +324,7 @@ def _stream(
             images = np.stack([data.image for _, data in batch])
             extras = None
             if extras_provider is not None:
-                extras = extras_provider([t for t, _ in batch], [t.read for t, _ in batch])
+                extras = extras_provider([t for t, _ in batch])
             result: PredictionBatch = predictor.predict(images, extras, want_conf, want_probs)
             for i, (tile, data) in enumerate(batch):
                 rows, cols = tile.core_in_read

@@ -45,6 +45,12 @@ class PredictSettings:
     sentinel2: str | None = None
     year: int | None = None
     strict: bool = False
+    acquisition_date: str | None = None  # U-T&T metadata, YYYY-MM-DD
+    acquisition_time: str | None = None  # HHhMM
+    camera: str | None = None
+    altitude_m: float | None = None
+    monthly_average: bool | None = None  # None: the model card's
+    cover_threshold: float | None = None  # None: the model card's
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -57,6 +63,8 @@ class PredictSettings:
             )
         if self.input_max is not None and self.input_max <= 0:
             raise InvalidInput("--input-max must be positive")
+        if self.cover_threshold is not None and self.cover_threshold <= 0:
+            raise InvalidInput("--cover-threshold must be positive (0.5 in FLAIR-2)")
         if self.extent and self.mask:
             raise InvalidInput("give either --extent or --mask, not both")
         paths = [p for _, p in self.outputs.rasters()] + [

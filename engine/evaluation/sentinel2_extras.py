@@ -2,9 +2,10 @@
 
 The super-patches come from the engine's FLAIR folder source (`--sentinel2 flair:PATH`), are
 filtered and averaged as FLAIR-2 did (`prepare_superpatch`, settings from the model card), and
-are stacked into `[B, T, 10, S, S]` with all-zero frames as padding (`dates` 0 there). A patch
-whose every date is filtered out gets only padding, so the network runs its aerial branch alone
-for that patch, as in `predict`.
+are stacked into `[B, T, 10, S, S]` with all-zero frames as padding (`dates` 0 there) by
+`engine.utt_inputs.stack_series`, as `predict` stacks them. A patch whose every date is
+filtered out gets only padding, so the network runs its aerial branch alone for that patch, as
+in `predict`.
 """
 
 from __future__ import annotations
@@ -19,22 +20,9 @@ from engine.errors import InvalidInput
 from engine.evaluation.dataset_run import ExtrasFn
 from engine.evaluation.datasets import FlairPatch
 from engine.models.card import ModelCard, Sentinel2Settings
+from engine.utt_inputs import stack_series
 
 logger = logging.getLogger(__name__)
-
-
-def stack_series(series: Sequence[Any], bands: int, size_px: int) -> tuple[np.ndarray, np.ndarray]:
-    """Prepared series (or None) stacked as zero-padded `s2` (B, T, C, S, S) and `dates` (B, T)."""
-    t = max((s.data.shape[0] for s in series if s is not None), default=0)
-    s2 = np.zeros((len(series), max(t, 1), bands, size_px, size_px), dtype=np.float32)
-    dates = np.zeros((len(series), max(t, 1)), dtype=np.float32)
-    for i, s in enumerate(series):
-        if s is None:
-            continue
-        n = s.data.shape[0]
-        s2[i, :n] = s.data
-        dates[i, :n] = s.day_offsets
-    return s2, dates
 
 
 def flair_sentinel2_extras(spec: str, card: ModelCard, uses_metadata: bool) -> ExtrasFn:
@@ -65,17 +53,22 @@ def flair_sentinel2_extras(spec: str, card: ModelCard, uses_metadata: bool) -> E
             prepared = prepare_superpatch(source.superpatch_for_patch(patch.image.name), settings)
             if prepared is None:
                 skipped[0] += 1
-                logger.info("%s: no Sentinel-2 date passes the cloud/snow filter; aerial only",
-                            patch.patch_id)
+                logger.info(
+                    "%s: no Sentinel-2 date passes the cloud/snow filter; aerial only",
+                    patch.patch_id,
+                )
             series.append(prepared)
         s2, dates = stack_series(series, len(settings.bands), settings.superpatch_px)
         out: dict[str, Any] = {"s2": s2, "dates": dates, "metadata": None}
         if uses_metadata:
-            out["metadata"] = np.stack([
-                metadata_from_flair_entry(source.patch_metadata(p.image.name),
-                                          years=settings.metadata_years)
-                for p in patches
-            ])
+            out["metadata"] = np.stack(
+                [
+                    metadata_from_flair_entry(
+                        source.patch_metadata(p.image.name), years=settings.metadata_years
+                    )
+                    for p in patches
+                ]
+            )
         return out
 
     return extras

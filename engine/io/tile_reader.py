@@ -56,10 +56,7 @@ def value_scale_for(
         return 255.0 / float(input_max)
     if all(src.dtypes[b - 1] == "uint8" for b in bands):
         return None
-    highest = 0.0
-    for b in bands:
-        stats = src.statistics(b, approx=True)
-        highest = max(highest, float(stats.max))
+    highest = max(float(s.max) for s in src.stats(indexes=list(bands), approx=True))
     for candidate in (255.0, 4095.0, 65535.0):
         if highest <= candidate:
             return 255.0 / candidate

@@ -93,7 +93,9 @@ def _card_from_checkpoint(
         name=path.stem,
         architecture="unet",
         channels=overrides.channels or DEFAULT_CHANNELS[in_channels],
-        normalization=NORMALIZATIONS[norm_name].for_channels(in_channels),
+        normalization=NORMALIZATIONS[norm_name].for_channels(
+            len(overrides.channels or DEFAULT_CHANNELS[in_channels])
+        ),
         logit_codes=overrides.logit_codes or DEFAULT_CODES[n_logits],
         inactive_codes=overrides.inactive_codes or (),
         title=f"checkpoint {path.name}",

@@ -1,11 +1,13 @@
 """FLAIR-2 U-T&T: aerial U-Net fused with a U-TAE over a Sentinel-2 time series.
 
 Public entry points: `build_utt_network` (card + checkpoint -> eval-mode network),
-`is_utt_state_dict` (does a checkpoint hold U-T&T?), `UTTNetwork` and `UTTConfig`, and the
+`is_utt_state_dict` (does a checkpoint hold U-T&T?), `default_utt_card` (the card of a
+checkpoint given without one), `UTTNetwork` and `UTTConfig`, and the
 metadata vector builders `encode_metadata` / `metadata_from_flair_entry`.
 """
 
 from engine.models.utt.build import build_utt_network, is_utt_state_dict, network_state_dict
+from engine.models.utt.card import default_utt_card
 from engine.models.utt.metadata import (
     encode_metadata,
     flair_entry_for,
@@ -19,6 +21,7 @@ __all__ = [
     "UTTConfig",
     "UTTNetwork",
     "build_utt_network",
+    "default_utt_card",
     "encode_metadata",
     "flair_entry_for",
     "is_utt_state_dict",

@@ -1,0 +1,89 @@
+"""Compare tiling schemes with whole-image inference: agreement and CPU time.
+
+Whole-image inference (the raster in one forward pass, no seams) is the reference; each scheme
+is run through the engine's own pipeline. Prints agreement (% of pixels equal to the
+reference) and seconds, plus the speed-up over IGN's 512/128 scheme.
+
+    .venv/bin/python benchmarks/compare_tilings.py --size 2048 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from engine.cli import main as cli
+from engine.inference import Predictor
+from engine.models.loader import load_model
+from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
+
+SCHEMES = [(512, 128), (512, 64), (768, 128), (1024, 64), (1024, 128), (1024, 192), (1536, 128)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", type=int, default=2048, help="raster side in px")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=1, help="rasters/checkpoints to average over")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = {s: [] for s in SCHEMES}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for seed in range(args.seeds):
+            ckpt = make_unet_checkpoint(tmp / f"m{seed}.pth", 5, 19, seed=100 + seed)
+            ortho = make_orthophoto(tmp / f"o{seed}.tif", args.size, args.size, 5, seed=200 + seed)
+            with rasterio.open(ortho) as ds:
+                raw = ds.read()
+            predictor = Predictor(load_model(str(ckpt)), "cpu", args.threads)
+            t0 = time.perf_counter()
+            whole = predictor.predict(raw[None]).codes[0]
+            t_whole = time.perf_counter() - t0
+            print(f"seed {seed}: whole image {args.size} px in one pass: {t_whole:.1f} s")
+            for tile, margin in SCHEMES:
+                out = tmp / f"{seed}_{tile}_{margin}.tif"
+                t0 = time.perf_counter()
+                code = cli(
+                    [
+                        "predict",
+                        str(ortho),
+                        str(out),
+                        "--model",
+                        str(ckpt),
+                        "--tile-size",
+                        str(tile),
+                        "--margin",
+                        str(margin),
+                        "--threads",
+                        str(args.threads),
+                        "--progress",
+                        "none",
+                    ]
+                )
+                seconds = time.perf_counter() - t0
+                assert code == 0
+                with rasterio.open(out) as ds:
+                    agree = float((ds.read(1) == whole).mean())
+                rows[(tile, margin)].append((agree, seconds))
+    ign = np.mean([s for _, s in rows[(512, 128)]])
+    print(f"\n{'tile/margin':>12} {'agree %':>8} {'seconds':>8} {'speed-up vs 512/128':>20}")
+    for (tile, margin), values in rows.items():
+        agree = 100 * np.mean([a for a, _ in values])
+        seconds = np.mean([s for _, s in values])
+        print(f"{tile:>7}/{margin:<4} {agree:8.2f} {seconds:8.1f} {ign / seconds:19.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""U-T&T's extra inputs for the tiles of an orthophoto: Sentinel-2 super-patches and metadata.
+
+`Sentinel2Inputs` is the pipeline's extras provider for U-T&T. Given a batch of tiles (windows
+on the run's work grid), it cuts each tile's super-patch from the series loaded once for the
+area, centred on the tile's centre (the centre of its 512 px read window, as FLAIR-2 centres
+the 40 x 40 px super-patch on the 102.4 m aerial patch), prepares it as FLAIR-2 did
+(`prepare_superpatch`), and stacks the batch with zero frames as padding (`stack_series`,
+shared with the benchmark evaluation). A tile whose every date is filtered out gets only
+padding, so the network runs its aerial branch alone for it; it is counted, or with `strict`
+it stops the run.
+
+The metadata vector (`encode_metadata`) takes the tile centre in Lambert-93 and the
+acquisition's date, time, camera and altitude (`Acquisition`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.errors import InvalidInput
+from engine.grid import Grid
+from engine.models.card import Sentinel2Settings
+from engine.models.utt.metadata import encode_metadata
+from engine.progress import Reporter
+from engine.sentinel2.cube import SeriesCube
+from engine.sentinel2.prepare import PreparedSeries, prepare_superpatch
+from engine.tiling import Tile
+
+log = logging.getLogger(__name__)
+
+LAMBERT93 = "EPSG:2154"
+DATE_TAGS = ("ACQUISITION_DATE", "ACQUISITION_DATETIME", "TIFFTAG_DATETIME", "DATETIME")
+LOGGED_TILES = 5  # tiles without a usable date named one by one in the log, then only counted
+
+
+def stack_series(
+    series: Sequence[PreparedSeries | None], bands: int, size_px: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared series (or None) stacked as zero-padded `s2` (B, T, C, S, S) and `dates` (B, T).
+
+    Shorter series are padded at the end with all-zero frames and date 0 (FLAIR-2's
+    `pad_collate`); a None gives a sample of padding only (aerial branch alone).
+    """
+    t = max((s.data.shape[0] for s in series if s is not None), default=0)
+    s2 = np.zeros((len(series), max(t, 1), bands, size_px, size_px), dtype=np.float32)
+    dates = np.zeros((len(series), max(t, 1)), dtype=np.float32)
+    for i, s in enumerate(series):
+        if s is None:
+            continue
+        n = s.data.shape[0]
+        s2[i, :n] = s.data
+        dates[i, :n] = s.day_offsets
+    return s2, dates
+
+
+def tile_centre(grid: Grid, tile: Tile) -> tuple[float, float]:
+    """(x, y) of the centre of a tile's read window on `grid`, in the grid's CRS."""
+    xmin, ymin, xmax, ymax = grid.window_bounds(tile.read)
+    return (xmin + xmax) / 2.0, (ymin + ymax) / 2.0
+
+
+def centres_bounds(grid: Grid, tiles: Sequence[Tile]) -> tuple[float, float, float, float]:
+    """Bounds covering `grid` and every tile centre (edge tiles' centres may lie outside it)."""
+    xs, ys = zip(*(tile_centre(grid, t) for t in tiles), strict=True) if tiles else ((), ())
+    xmin, ymin, xmax, ymax = grid.bounds
+    return (min(xmin, *xs), min(ymin, *ys), max(xmax, *xs), max(ymax, *ys))
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """When and how the orthophoto was taken, for U-T&T's metadata vector.
+
+    Attributes:
+        date: Acquisition date (its year must be one the model knows).
+        time: Time of day, `HHhMM`.
+        camera: Camera name; only whether it contains "UCE" (UltraCam Eagle) matters.
+        altitude_m: Ground altitude in metres (one value for the whole run).
+    """
+
+    date: dt.date
+    time: str
+    camera: str
+    altitude_m: float
+
+
+def acquisition_from_tags(tags: Mapping[str, str]) -> tuple[dt.date | None, str | None]:
+    """Date and time (`HHhMM`) from a raster's metadata tags, when one of `DATE_TAGS` has them.
+
+    Understands `YYYY:MM:DD HH:MM:SS` (TIFFTAG_DATETIME) and ISO forms (`YYYY-MM-DD`,
+    `YYYY-MM-DDTHH:MM[:SS]`).
+    """
+    upper = {k.upper(): str(v).strip() for k, v in tags.items()}
+    for key in DATE_TAGS:
+        text = upper.get(key)
+        if not text:
+            continue
+        date_part, _, time_part = text.replace("T", " ").partition(" ")
+        date_part = date_part.replace(":", "-").replace("/", "-")
+        try:
+            day = dt.date.fromisoformat(date_part[:10])
+        except ValueError:
+            continue
+        hhmm = time_part.split(":")[:2]
+        time = (
+            f"{int(hhmm[0]):02d}h{int(hhmm[1]):02d}"
+            if len(hhmm) == 2 and all(p.isdigit() for p in hhmm)
+            else None
+        )
+        return day, time
+    return None, None
+
+
+class MetadataEncoder:
+    """The metadata vector of a tile from its centre (processing CRS) and the acquisition."""
+
+    def __init__(self, crs: Any, acquisition: Acquisition, years: Sequence[int]) -> None:
+        from pyproj import Transformer
+
+        self.acquisition = acquisition
+        self.years = tuple(years)
+        self._to_l93 = Transformer.from_crs(crs, LAMBERT93, always_xy=True)
+
+    def lambert93(self, x: float, y: float) -> tuple[float, float]:
+        """A processing-CRS point in Lambert-93."""
+        return self._to_l93.transform(x, y)
+
+    def __call__(self, x: float, y: float) -> np.ndarray:
+        """float32 (45,) for a tile centred on (x, y); raises InvalidInput for unknown years."""
+        a = self.acquisition
+        x93, y93 = self.lambert93(x, y)
+        return encode_metadata(x93, y93, a.altitude_m, a.camera, a.date, a.time, self.years)
+
+
+class Sentinel2Inputs:
+    """Per-batch U-T&T inputs for `engine.pipeline.run_predict` (an `ExtrasProvider`).
+
+    Args:
+        cube: The series loaded for the area (processing CRS).
+        work: The run's work grid; tile windows are on it.
+        settings: The model's Sentinel-2 settings (options applied).
+        metadata: Encoder of the metadata vector, or None when the network has no metadata MLP.
+        strict: Whether a tile without a usable date is an error.
+        reporter: Where tiles without a usable date are said.
+        info: Provenance put in the summary (source, year).
+    """
+
+    def __init__(
+        self,
+        cube: SeriesCube,
+        work: Grid,
+        settings: Sentinel2Settings,
+        metadata: MetadataEncoder | None,
+        strict: bool,
+        reporter: Reporter,
+        info: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.cube = cube
+        self.work = work
+        self.settings = settings
+        self.metadata = metadata
+        self.strict = strict
+        self.reporter = reporter
+        self.info = dict(info or {})
+        self.tiles = 0
+        self.without: list[int] = []
+        self.dates_per_tile: list[int] = []
+
+    def series_for(self, tile: Tile) -> PreparedSeries | None:
+        """The prepared series of one tile, None (counted) when no date is usable."""
+        x, y = tile_centre(self.work, tile)
+        prepared = prepare_superpatch(self.cube.superpatch(x, y), self.settings)
+        self.tiles += 1
+        if prepared is not None:
+            self.dates_per_tile.append(int(prepared.data.shape[0]))
+            return prepared
+        where = f"tile {tile.index} (centre {x:.1f}, {y:.1f})"
+        if self.strict:
+            raise InvalidInput(
+                f"{where}: no Sentinel-2 date of {self.info.get('year', 'the year')} passes the "
+                "cloud/snow filter (or covers its whole super-patch); drop --strict to run the "
+                "aerial branch alone there, or choose another year"
+            )
+        self.without.append(tile.index)
+        if len(self.without) <= LOGGED_TILES:
+            more = " (further tiles only counted)" if len(self.without) == LOGGED_TILES else ""
+            self.reporter.log(
+                f"{where}: no usable Sentinel-2 date; aerial branch alone{more}", "WARNING"
+            )
+        return None
+
+    def __call__(self, tiles: list[Tile]) -> dict[str, Any]:
+        """`{"s2": (B,T,10,S,S), "dates": (B,T), "metadata": (B,45) or None}` for a batch."""
+        series = [self.series_for(t) for t in tiles]
+        s2, dates = stack_series(series, len(self.settings.bands), self.settings.superpatch_px)
+        out: dict[str, Any] = {"s2": s2, "dates": dates, "metadata": None}
+        if self.metadata is not None:
+            out["metadata"] = np.stack([self.metadata(*tile_centre(self.work, t)) for t in tiles])
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Figures for the run's statistics (key `sentinel2`), also said in the log."""
+        per_tile = self.dates_per_tile
+        figures = {
+            **self.info,
+            "dates_in_series": self.cube.num_dates,
+            "monthly_average": self.settings.monthly_average,
+            "tiles": self.tiles,
+            "tiles_without_sentinel2": len(self.without),
+            "dates_per_tile": {
+                "min": min(per_tile, default=0),
+                "max": max(per_tile, default=0),
+                "mean": round(float(np.mean(per_tile)), 3) if per_tile else 0.0,
+            },
+            "metadata": self.metadata is not None,
+        }
+        self.reporter.log(
+            f"Sentinel-2: {self.tiles - len(self.without)} of {self.tiles} tiles used the series "
+            f"({figures['dates_per_tile']['min']}-{figures['dates_per_tile']['max']} dates each), "
+            f"{len(self.without)} ran on the aerial image alone"
+        )
+        return {"sentinel2": figures}

@@ -1,0 +1,187 @@
+"""`predict --sentinel2 ...`: U-T&T on an orthophoto, with the Sentinel-2 series of its area.
+
+`run_utt_predict` opens the Sentinel-2 source named by `--sentinel2` (nothing is fetched yet)
+and runs the ordinary pipeline with an extras factory. Once the pipeline has loaded the model
+and planned the tiles, the factory
+
+1. checks the run (a FLAIR dataset folder serves benchmark patches, not orthophotos; the
+   metadata needs an acquisition date in a year the model knows),
+2. loads the series once for the area covering every tile centre (phase "sentinel2" of the
+   progress; the source adds half a super-patch around it and caches the result),
+3. returns a `Sentinel2Inputs` that gives each batch its super-patches and metadata.
+
+A U-Net model given `--sentinel2` runs as usual: the pipeline says the options are ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from engine.errors import InvalidInput
+from engine.io.tile_reader import open_raster
+from engine.models.card import Sentinel2Settings
+from engine.models.loader import LoadedModel
+from engine.pipeline import Plan, PredictResult, run_predict
+from engine.progress import Reporter
+from engine.settings import PredictSettings
+from engine.utt_inputs import (
+    Acquisition,
+    MetadataEncoder,
+    Sentinel2Inputs,
+    acquisition_from_tags,
+    centres_bounds,
+    tile_centre,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAMERA = "UCE-M3"
+"""UltraCam Eagle Mark 3, the camera of most FLAIR images (only "UCE" or not matters)."""
+
+DEFAULT_TIME = "12h00"
+DEFAULT_ALTITUDE_M = 0.0
+
+
+def sentinel2_settings(
+    card_settings: Sentinel2Settings | None, run: PredictSettings
+) -> Sentinel2Settings:
+    """The card's Sentinel-2 settings with the run's options applied."""
+    base = card_settings or Sentinel2Settings()
+    changes: dict = {}
+    if run.monthly_average is not None:
+        changes["monthly_average"] = run.monthly_average
+    if run.cover_threshold is not None:
+        changes["cover_threshold"] = run.cover_threshold
+    return replace(base, **changes) if changes else base
+
+
+def resolve_acquisition(
+    run: PredictSettings, tags: dict[str, str], say: Callable[..., None]
+) -> Acquisition:
+    """The acquisition from the options, else from the raster's tags, else an error.
+
+    Date: `--acquisition-date`, else the raster's ACQUISITION_DATE / TIFFTAG_DATETIME tag.
+    Time: `--acquisition-time`, else the tag's time, else 12h00. Camera: `--camera`, else
+    UltraCam Eagle. Altitude: `--altitude`, else 0 m (said as a warning): the elevation
+    channel of FLAIR models is a height above ground, not an altitude.
+
+    Raises:
+        InvalidInput: No date can be found, or the given date is not `YYYY-MM-DD`.
+    """
+    tag_date, tag_time = acquisition_from_tags(tags)
+    if run.acquisition_date:
+        try:
+            date = dt.date.fromisoformat(run.acquisition_date.strip())
+        except ValueError as exc:
+            raise InvalidInput(
+                f"--acquisition-date {run.acquisition_date!r} is not YYYY-MM-DD"
+            ) from exc
+    elif tag_date is not None:
+        date = tag_date
+        say(f"acquisition date {date} read from {run.input.name}'s metadata tags")
+    else:
+        raise InvalidInput(
+            "this U-T&T model uses the aerial acquisition's metadata (date, time, camera, "
+            f"altitude) and {run.input.name} has no ACQUISITION_DATE or TIFFTAG_DATETIME tag: "
+            "give --acquisition-date YYYY-MM-DD (and --acquisition-time HHhMM, --altitude M)"
+        )
+    time = run.acquisition_time or tag_time
+    if time is None:
+        time = DEFAULT_TIME
+        say(f"acquisition time unknown: assuming {time} (give --acquisition-time HHhMM)")
+    camera = run.camera or DEFAULT_CAMERA
+    if run.altitude_m is None:
+        say(
+            f"ground altitude unknown: assuming {DEFAULT_ALTITUDE_M:g} m in the metadata "
+            "(give --altitude M)",
+            "WARNING",
+        )
+    altitude = DEFAULT_ALTITUDE_M if run.altitude_m is None else float(run.altitude_m)
+    return Acquisition(date=date, time=time, camera=camera, altitude_m=altitude)
+
+
+def _year(run: PredictSettings, acquisition: Acquisition | None, say: Callable[..., None]) -> int:
+    if run.year is None:
+        if acquisition is None:
+            raise InvalidInput(
+                "give --year YYYY: the year of the Sentinel-2 series (the aerial acquisition's)"
+            )
+        say(f"Sentinel-2 year {acquisition.date.year}: the acquisition's (give --year to change)")
+        return acquisition.date.year
+    if acquisition is not None and run.year != acquisition.date.year:
+        say(
+            f"--year {run.year} differs from the acquisition year {acquisition.date.year}; "
+            "FLAIR-2 pairs each image with the Sentinel-2 series of its own year",
+            "WARNING",
+        )
+    return run.year
+
+
+def run_utt_predict(settings: PredictSettings, reporter: Reporter) -> PredictResult:
+    """`predict` with a Sentinel-2 source: U-T&T models get their series, U-Nets ignore it.
+
+    Args:
+        settings: Run settings; `settings.sentinel2` names the source (`stac`, `catalog:PATH`,
+            ...), `settings.year` the series' year.
+        reporter: Progress, log and cancellation.
+
+    Returns:
+        The pipeline's result; its stats carry a `sentinel2` entry for U-T&T runs.
+
+    Raises:
+        InvalidInput: Unknown source, a FLAIR dataset folder as source, no year or acquisition
+            date, a year the model's metadata does not know, or (`--strict`) a tile without a
+            usable date.
+    """
+    from engine.sentinel2 import open_source
+
+    if not settings.sentinel2:
+        raise InvalidInput("--sentinel2 is empty; give stac, planetary-computer or catalog:PATH")
+    source = open_source(settings.sentinel2)
+
+    def factory(plan: Plan, loaded: LoadedModel, rep: Reporter) -> Sentinel2Inputs:
+        if source.serves_patches:
+            raise InvalidInput(
+                f"--sentinel2 {settings.sentinel2}: a FLAIR dataset folder serves the benchmark's "
+                "patches by name (use it with `evaluate`); for an orthophoto give stac, "
+                "planetary-computer or catalog:PATH"
+            )
+        s2 = sentinel2_settings(loaded.card.sentinel2, settings)
+        tiles = list(plan.tiling)
+        encoder = None
+        acquisition = None
+        if getattr(loaded.network, "uses_metadata", False):
+            with open_raster(settings.input) as src:
+                tags = src.tags()
+            acquisition = resolve_acquisition(settings, tags, rep.log)
+            encoder = MetadataEncoder(plan.work.crs, acquisition, s2.metadata_years)
+            encoder(*tile_centre(plan.work, tiles[0]))  # a wrong year or time fails here
+            rep.log(
+                f"metadata: acquired {acquisition.date} {acquisition.time}, camera "
+                f"{acquisition.camera}, altitude {acquisition.altitude_m:g} m"
+            )
+        year = _year(settings, acquisition, rep.log)
+        crs = plan.work.crs.to_string()
+        cube = source.load(crs, centres_bounds(plan.work, tiles), year, s2, rep)
+        if rep.phase != "sentinel2":  # read from the cache, or nothing found: no reads
+            rep.start("sentinel2", 1, "steps")
+            rep.advance(1)
+        months = sorted({(d.year, d.month) for d in cube.dates})
+        rep.log(
+            f"Sentinel-2 {year}: {cube.num_dates} dates over {len(months)} months for "
+            f"{len(tiles)} tiles; filter: cloud >= {s2.cloud_threshold} + snow >= "
+            f"{s2.snow_threshold} covering {s2.cover_threshold:g} of a super-patch drops a date"
+            + ("; monthly means" if s2.monthly_average else "")
+        )
+        if cube.num_dates == 0 and settings.strict:
+            raise InvalidInput(
+                f"no Sentinel-2 date of {year} over this area in {source.source_id}; "
+                "drop --strict to run the aerial branch alone, or choose another year or source"
+            )
+        info = {"source": settings.sentinel2, "year": year}
+        return Sentinel2Inputs(cube, plan.work, s2, encoder, settings.strict, rep, info)
+
+    return run_predict(settings, reporter, factory)

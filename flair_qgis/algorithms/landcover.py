@@ -1,0 +1,209 @@
+"""`flair:landcover`: FLAIR land-cover segmentation of an orthophoto, run by the engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingUtils,
+    QgsRasterLayer,
+)
+
+from ..bands import BandMapping, resolve_bands
+from ..engine_command import PredictRequest, engine_command, sentinel2_spec
+from ..engine_locator import engine_environment, require_engine
+from ..engine_runner import run_engine
+from ..export import check_budget, export_layer, is_rgba_image, layer_file_path, plan_export
+from ..models import REGISTRY_MODELS
+from ..styling import FlairStylePostProcessor, ensure_style_file
+from .base import FlairAlgorithm
+from .landcover_params import LandcoverParameters, landcover_help
+
+MODEL_RES_M = 0.2
+
+
+class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
+    """Runs `engine predict` on a raster layer and loads the styled land-cover map."""
+
+    def name(self) -> str:
+        return "landcover"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("FLAIR land-cover segmentation")
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return landcover_help()
+
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        engine = require_engine()
+        feedback.pushInfo(f"FLAIR engine: {engine.python} (from {engine.origin})"
+                          + (f", engine source {engine.pythonpath}" if engine.pythonpath else ""))
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException("INPUT is not a valid raster layer.")
+        model, card, architecture = self._model(parameters, context)
+        rgba = is_rgba_image(layer)
+        bands = BandMapping(1, 2, 3) if rgba else self._bands(parameters, context, layer)
+        extent = None
+        if parameters.get(self.EXTENT) not in (None, ""):
+            extent = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
+        limit = self.parameterAsInt(parameters, self.EXPORT_PIXEL_LIMIT, context)
+
+        input_path, plan = self._input_file(layer, extent, limit, feedback)
+        if rgba:
+            feedback.pushWarning("The layer is a rendered image (WMS/XYZ): only its red, green "
+                                 "and blue exist; choose an RGB model.")
+        elevation = self._elevation(parameters, context, layer, extent, plan, limit, feedback)
+        if elevation:
+            bands = BandMapping(bands.red, bands.green, bands.blue, bands.nir)
+
+        outputs = {
+            self.OUTPUT: self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
+            self.CONFIDENCE: self.parameterAsOutputLayer(parameters, self.CONFIDENCE, context)
+            or "",
+            self.STATS: self.parameterAsFileOutput(parameters, self.STATS, context) or "",
+            self.POLYGONS: self.parameterAsOutputLayer(parameters, self.POLYGONS, context) or "",
+        }
+        request = PredictRequest(
+            input_path=str(input_path), output_path=outputs[self.OUTPUT], model=model,
+            bands=bands.engine_bands(), card_path=card, elevation=elevation,
+            extent=None if extent is None or plan is not None else (
+                extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
+            mask_path=self._mask(parameters, context, feedback),
+            device=self.DEVICE_VALUES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            tile_size_px=self.parameterAsInt(parameters, self.TILE_SIZE, context),
+            margin_px=self._optional_int(parameters, self.MARGIN, context, -1),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            output_resolution=self.RESOLUTION_VALUES[
+                self.parameterAsEnum(parameters, self.OUTPUT_RESOLUTION, context)],
+            confidence_path=outputs[self.CONFIDENCE], stats_path=outputs[self.STATS],
+            polygons_path=outputs[self.POLYGONS],
+            sentinel2=self._sentinel2(parameters, context, architecture, feedback),
+            year=self._optional_int(parameters, self.YEAR, context, 0),
+        )
+        feedback.pushInfo(f"Model: {model}; bands R,G,B,NIR,E = {bands.engine_bands()}"
+                          + (f"; elevation {elevation}" if elevation else ""))
+        cleanup = [v for v in outputs.values() if v]
+        done = run_engine(engine_command(engine.python, request.arguments()), feedback, cleanup,
+                          env=engine_environment(engine.pythonpath))
+        ensure_style_file(outputs[self.OUTPUT])
+        if context.willLoadLayerOnCompletion(outputs[self.OUTPUT]):
+            details = context.layerToLoadOnCompletionDetails(outputs[self.OUTPUT])
+            details.setPostProcessor(FlairStylePostProcessor.create())
+        summary = stats_summary(done.get("stats") or {})
+        if summary:
+            feedback.pushInfo(summary)
+        return {key: value for key, value in outputs.items() if value}
+
+    # parameter helpers -----------------------------------------------------------------------
+    def _model(self, parameters: dict[str, Any], context: QgsProcessingContext
+               ) -> tuple[str, str, str]:
+        """(model argument, card path, architecture or '' when unknown)."""
+        card = self.parameterAsFile(parameters, self.MODEL_CARD, context) or ""
+        model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context) or ""
+        if model_file:
+            return model_file, card, _card_architecture(card)
+        entry = REGISTRY_MODELS[self.parameterAsEnum(parameters, self.MODEL, context)]
+        return entry.name, card, entry.architecture
+
+    def _bands(self, parameters: dict[str, Any], context: QgsProcessingContext,
+               layer: QgsRasterLayer) -> BandMapping:
+        def band(name: str) -> int | None:
+            return self._optional_int(parameters, name, context, 0) or None
+
+        mapping = resolve_bands(layer, band(self.BAND_RED), band(self.BAND_GREEN),
+                                band(self.BAND_BLUE), band(self.BAND_NIR),
+                                band(self.BAND_ELEVATION))
+        for number in mapping.engine_bands():
+            if not 1 <= number <= layer.bandCount():
+                raise QgsProcessingException(
+                    f"Band {number} does not exist: {layer.name()} has {layer.bandCount()} bands.")
+        return mapping
+
+    def _optional_int(self, parameters: dict[str, Any], name: str,
+                      context: QgsProcessingContext, default: int) -> int:
+        if parameters.get(name) in (None, ""):
+            return default
+        return self.parameterAsInt(parameters, name, context)
+
+    def _input_file(self, layer: QgsRasterLayer, extent, limit: int,
+                    feedback: QgsProcessingFeedback):
+        """(path the engine reads, export plan or None when the layer's own file is used)."""
+        direct = layer_file_path(layer)
+        if direct is not None:
+            return direct, None
+        plan = plan_export(layer, extent, MODEL_RES_M)
+        check_budget(plan, limit, MODEL_RES_M)
+        path = Path(QgsProcessingUtils.generateTempFilename("flair_input.tif"))
+        feedback.pushInfo(f"{layer.name()} is not a plain raster file: exporting "
+                          f"{plan.width_px} x {plan.height_px} px at {MODEL_RES_M} m "
+                          f"({plan.crs.authid()}) to {path}")
+        return export_layer(layer, plan, path, feedback), plan
+
+    def _elevation(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                   layer: QgsRasterLayer, extent, plan, limit: int,
+                   feedback: QgsProcessingFeedback) -> str:
+        """`PATH[:BAND]` of a separate elevation raster, or '' when the input carries it."""
+        elevation = self.parameterAsRasterLayer(parameters, self.ELEVATION, context)
+        if elevation is None:
+            return ""
+        band = self._optional_int(parameters, self.ELEVATION_BAND, context, 1) or 1
+        path = layer_file_path(elevation)
+        if path is None:
+            grid = plan or plan_export(layer, extent, MODEL_RES_M)
+            check_budget(grid, limit, MODEL_RES_M)
+            path = Path(QgsProcessingUtils.generateTempFilename("flair_elevation.tif"))
+            feedback.pushInfo(f"Exporting elevation layer {elevation.name()} to {path}")
+            export_layer(elevation, grid, path, feedback)
+        return f"{path}:{band}"
+
+    def _mask(self, parameters: dict[str, Any], context: QgsProcessingContext,
+              feedback: QgsProcessingFeedback) -> str:
+        if parameters.get(self.MASK) in (None, ""):
+            return ""
+        return self.parameterAsCompatibleSourceLayerPath(
+            parameters, self.MASK, context, ["gpkg", "shp"], "gpkg", feedback)
+
+    def _sentinel2(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                   architecture: str, feedback: QgsProcessingFeedback) -> str | None:
+        kind = self.SENTINEL2_VALUES[self.parameterAsEnum(parameters, self.SENTINEL2_SOURCE,
+                                                          context)]
+        location = self.parameterAsString(parameters, self.SENTINEL2_LOCATION, context) or ""
+        try:
+            spec = sentinel2_spec(kind, location)
+        except ValueError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        if spec and architecture == "unet":
+            feedback.pushWarning("The chosen model is a U-Net on the aerial image alone: the "
+                                 "Sentinel-2 parameters are ignored.")
+            return None
+        return spec
+
+
+def stats_summary(stats: dict[str, Any], top: int = 5) -> str:
+    """"Mapped 0.33 ha: brushwood 80.2 %, other 18.8 %, ..." from the engine's stats."""
+    classes = [c for c in stats.get("classes", []) if isinstance(c, dict) and c.get("percent")]
+    if not classes:
+        return ""
+    classes.sort(key=lambda c: -float(c["percent"]))
+    shares = ", ".join(f"{c.get('name', c.get('code'))} {float(c['percent']):.1f} %"
+                       for c in classes[:top])
+    area = stats.get("mapped_area_ha")
+    return f"Mapped {float(area):.2f} ha: {shares}" if area is not None else f"Classes: {shares}"
+
+
+def _card_architecture(card_path: str) -> str:
+    """The architecture a model card names, or '' (the engine then decides)."""
+    if not card_path:
+        return ""
+    try:
+        return str(json.loads(Path(card_path).read_text(encoding="utf-8")).get("architecture", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+

@@ -1,0 +1,105 @@
+"""Engine command lines built from plain values (paths, numbers, strings): no QGIS objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SENTINEL2_SOURCES: tuple[tuple[str, str], ...] = (
+    ("none", "None (U-Net models)"),
+    ("stac", "STAC API (default: Earth Search sentinel-2-c1-l2a)"),
+    ("catalog", "Local static STAC catalogue"),
+    ("flair", "FLAIR #2 dataset folder"),
+)
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+OUTPUT_RESOLUTIONS: tuple[str, ...] = ("model", "input")
+
+
+def sentinel2_spec(kind: str, location: str) -> str | None:
+    """The engine's `--sentinel2` value: `stac[:URL[#collection]]`, `catalog:PATH`,
+    `flair:PATH`, or None for no Sentinel-2 input."""
+    location = location.strip()
+    if kind == "none":
+        return None
+    if kind == "stac":
+        return f"stac:{location}" if location else "stac"
+    if not location:
+        raise ValueError(
+            f"the Sentinel-2 source '{kind}' needs SENTINEL2_LOCATION (a folder or file)")
+    return f"{kind}:{location}"
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """Everything `engine predict` needs, as plain values."""
+
+    input_path: str
+    output_path: str
+    model: str
+    bands: Sequence[int]
+    card_path: str = ""
+    elevation: str = ""  # "PATH" or "PATH:BAND"
+    extent: tuple[float, float, float, float] | None = None
+    extent_crs: str = ""
+    mask_path: str = ""
+    device: str = "auto"
+    tile_size_px: int = 0
+    margin_px: int = -1
+    batch_size: int = 0
+    output_resolution: str = "model"
+    confidence_path: str = ""
+    stats_path: str = ""
+    polygons_path: str = ""
+    sentinel2: str | None = None
+    year: int = 0
+    download: bool = True
+    extra: Sequence[str] = field(default_factory=tuple)
+
+    def arguments(self) -> list[str]:
+        """The argument list after `python -m engine`."""
+        args = ["predict", self.input_path, self.output_path, "--model", self.model,
+                "--bands", ",".join(str(b) for b in self.bands), "--device", self.device,
+                "--output-resolution", self.output_resolution, "--progress", "json",
+                "--overwrite"]
+        if self.card_path:
+            args += ["--card", self.card_path]
+        if self.elevation:
+            args += ["--elevation", self.elevation]
+        if self.extent is not None:
+            bounds = ",".join(repr(float(v)) for v in self.extent)
+            args += ["--extent", f"{bounds},{self.extent_crs}" if self.extent_crs else bounds]
+        if self.mask_path:
+            args += ["--mask", self.mask_path]
+        if self.tile_size_px > 0:
+            args += ["--tile-size", str(self.tile_size_px)]
+        if self.margin_px >= 0:
+            args += ["--margin", str(self.margin_px)]
+        if self.batch_size > 0:
+            args += ["--batch-size", str(self.batch_size)]
+        for flag, value in (("--confidence", self.confidence_path),
+                            ("--stats", self.stats_path), ("--polygons", self.polygons_path)):
+            if value:
+                args += [flag, value]
+        if self.sentinel2:
+            args += ["--sentinel2", self.sentinel2]
+            if self.year:
+                args += ["--year", str(self.year)]
+        if self.download:
+            args.append("--download")
+        return args + list(self.extra)
+
+
+def engine_command(python: str | Path, arguments: Sequence[str]) -> list[str]:
+    """`python -m engine ARGS...` as an argument list."""
+    return [str(python), "-m", "engine", *arguments]
+
+
+def evaluate_arguments(prediction: str, reference: str, report_dir: str,
+                       mask: str = "") -> list[str]:
+    """The argument list of `engine evaluate` for a prediction raster against a reference."""
+    args = ["evaluate", "--prediction", prediction, "--reference", reference,
+            "--report", report_dir, "--progress", "json"]
+    if mask:
+        args += ["--mask", mask]
+    return args

@@ -1,0 +1,157 @@
+"""Finding the engine's Python: environment variable, then plugin setting, then our own venv.
+
+The engine runs in its own environment (see DESIGN.md), so the plugin only ever needs the path
+of that environment's Python. A missing or broken engine never stops the provider from loading;
+`require_engine` raises with a message that says exactly what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+from qgis.core import QgsApplication, QgsProcessingException
+
+from .settings import ENV_ENGINE_PYTHON, KEY_ENGINE_PYTHON, engine_python_setting
+
+INSTALL_HINT = (
+    "Run 'Install or repair the FLAIR engine' (flair:install_engine) from the Processing "
+    f"toolbox, or set the environment variable {ENV_ENGINE_PYTHON} (or the QGIS setting "
+    f"{KEY_ENGINE_PYTHON}) to the Python of an environment where the FLAIR engine is installed."
+)
+
+
+PLUGIN_DIR = Path(__file__).resolve().parent
+
+
+class EngineLocation(NamedTuple):
+    """Where the engine's Python was found and which rule found it.
+
+    `pythonpath` is set when that Python has the engine's dependencies but not the engine
+    package itself: the plugin's own copy of the engine source is then put on PYTHONPATH.
+    """
+
+    python: Path
+    origin: str  # "environment", "setting" or "plugin environment"
+    pythonpath: str = ""
+
+
+def engine_source_dir() -> Path | None:
+    """The engine source shipped with the plugin (`engine_src/` in the zip) or, in a
+    development checkout, the repository root."""
+    for candidate in (PLUGIN_DIR / "engine_src", PLUGIN_DIR.parent):
+        if (candidate / "pyproject.toml").is_file() and (candidate / "engine").is_dir():
+            return candidate
+    return None
+
+
+def default_venv_dir() -> Path:
+    """The environment install_engine creates, inside the QGIS profile folder."""
+    return Path(QgsApplication.qgisSettingsDirPath()) / "flair_engine" / "venv"
+
+
+def venv_python(venv: Path) -> Path:
+    """The Python executable of a virtual environment on this platform."""
+    if os.name == "nt":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def locate_engine() -> EngineLocation | None:
+    """The engine's Python by precedence, or None when nothing is configured or installed."""
+    from_env = os.environ.get(ENV_ENGINE_PYTHON, "").strip()
+    if from_env:
+        return EngineLocation(Path(from_env), "environment")
+    from_setting = engine_python_setting().strip()
+    if from_setting:
+        return EngineLocation(Path(from_setting), "setting")
+    own = venv_python(default_venv_dir())
+    if own.exists():
+        return EngineLocation(own, "plugin environment")
+    return None
+
+
+def engine_environment(pythonpath: str = "") -> dict[str, str]:
+    """The environment for engine subprocesses.
+
+    QGIS exports variables meant for its own Python and GDAL (PYTHONHOME on Windows, GDAL_DATA,
+    PROJ_LIB); the engine's venv carries its own GDAL and PROJ in rasterio/pyproj wheels, so
+    those variables are removed to keep the two stacks apart.
+    """
+    env = dict(os.environ)
+    for key in ("PYTHONHOME", "PYTHONPATH", "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB",
+                "PROJ_DATA", "PYTHONSTARTUP", "VIRTUAL_ENV"):
+        env.pop(key, None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def neutral_cwd() -> str:
+    """A working directory for subprocesses where no stray `engine` package can be imported."""
+    return tempfile.gettempdir()
+
+
+def subprocess_flags() -> int:
+    """No console window for engine subprocesses on Windows."""
+    return getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0
+
+
+_checked: dict[tuple[str, float], EngineLocation] = {}
+_PROBE = "import engine, engine.cli; print(engine.__version__)"
+
+
+def _probe(python: Path, pythonpath: str, timeout_s: float) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            [str(python), "-c", _PROBE], capture_output=True, text=True, timeout=timeout_s,
+            env=engine_environment(pythonpath), cwd=neutral_cwd(),
+            creationflags=subprocess_flags(), check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise QgsProcessingException(
+            f"The FLAIR engine Python {python} cannot be started ({exc}). {INSTALL_HINT}"
+        ) from exc
+
+
+def check_engine(location: EngineLocation, timeout_s: float = 120.0) -> EngineLocation:
+    """The location, checked (with `pythonpath` set when the bundled engine source is needed);
+    raises QgsProcessingException saying what to do when the engine cannot be used."""
+    python = location.python
+    if not python.is_file():
+        raise QgsProcessingException(
+            f"The FLAIR engine Python {python} (from {location.origin}) does not exist. "
+            f"{INSTALL_HINT}"
+        )
+    key = (str(python), python.stat().st_mtime)
+    if key in _checked:
+        return _checked[key]
+    proc = _probe(python, "", timeout_s)
+    pythonpath = ""
+    source = engine_source_dir()
+    if proc.returncode != 0 and "No module named 'engine" in proc.stderr and source:
+        pythonpath = str(source)
+        proc = _probe(python, pythonpath, timeout_s)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        reason = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise QgsProcessingException(
+            f"The FLAIR engine at {python} is missing or broken ({reason}). {INSTALL_HINT}"
+        )
+    checked = location._replace(pythonpath=pythonpath)
+    _checked[key] = checked
+    return checked
+
+
+def require_engine() -> EngineLocation:
+    """The engine's location, checked; raises with what to do when there is none."""
+    location = locate_engine()
+    if location is None:
+        raise QgsProcessingException(f"The FLAIR engine is not installed. {INSTALL_HINT}")
+    return check_engine(location)

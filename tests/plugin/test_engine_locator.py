@@ -1,0 +1,85 @@
+"""Finding the engine, and the messages when it is missing or broken."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import processing
+import pytest
+from qgis.core import QgsProcessingException, QgsSettings
+
+from flair_qgis import engine_locator
+from flair_qgis.engine_locator import EngineLocation, check_engine, locate_engine
+from flair_qgis.settings import KEY_ENGINE_PYTHON
+
+from .conftest import ENGINE_PYTHON
+
+
+@pytest.fixture()
+def no_setting():
+    settings = QgsSettings()
+    old = settings.value(KEY_ENGINE_PYTHON, "")
+    settings.remove(KEY_ENGINE_PYTHON)
+    yield settings
+    if old:
+        settings.setValue(KEY_ENGINE_PYTHON, old)
+    else:
+        settings.remove(KEY_ENGINE_PYTHON)
+
+
+def test_environment_variable_wins(qgis_app, monkeypatch, no_setting):
+    no_setting.setValue(KEY_ENGINE_PYTHON, "/from/setting/python")
+    monkeypatch.setenv("FLAIR_ENGINE_PYTHON", "/from/env/python")
+    assert locate_engine() == EngineLocation(Path("/from/env/python"), "environment")
+    monkeypatch.delenv("FLAIR_ENGINE_PYTHON")
+    assert locate_engine() == EngineLocation(Path("/from/setting/python"), "setting")
+
+
+def test_plugin_environment_last(qgis_app, monkeypatch, no_setting, tmp_path):
+    monkeypatch.delenv("FLAIR_ENGINE_PYTHON", raising=False)
+    monkeypatch.setattr(engine_locator, "default_venv_dir", lambda: tmp_path / "venv")
+    assert locate_engine() is None
+    python = engine_locator.venv_python(tmp_path / "venv")
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    assert locate_engine() == EngineLocation(python, "plugin environment")
+
+
+def test_missing_engine_fails_at_once_with_what_to_do(qgis_app, monkeypatch, no_setting,
+                                                      tmp_path, raster5):
+    monkeypatch.delenv("FLAIR_ENGINE_PYTHON", raising=False)
+    monkeypatch.setattr(engine_locator, "default_venv_dir", lambda: tmp_path / "none")
+    with pytest.raises(QgsProcessingException) as err:
+        processing.run("flair:landcover", {"INPUT": str(raster5),
+                                           "OUTPUT": str(tmp_path / "out.tif")})
+    message = str(err.value)
+    assert "not installed" in message
+    assert "Install or repair the FLAIR engine" in message and "FLAIR_ENGINE_PYTHON" in message
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_engine_python_that_does_not_exist(qgis_app, monkeypatch, tmp_path, raster5):
+    monkeypatch.setenv("FLAIR_ENGINE_PYTHON", str(tmp_path / "nowhere" / "python"))
+    with pytest.raises(QgsProcessingException, match="does not exist.*flair:install_engine"):
+        processing.run("flair:landcover", {"INPUT": str(raster5),
+                                           "OUTPUT": str(tmp_path / "out.tif")})
+
+
+def test_broken_engine_says_why(qgis_app, tmp_path):
+    """A Python where `import engine` fails for another reason than a missing package."""
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import torch_is_not_here' \"$@\"\n")
+    fake.chmod(0o755)
+    with pytest.raises(QgsProcessingException) as err:
+        check_engine(EngineLocation(fake, "environment"))
+    assert "missing or broken" in str(err.value) and "torch_is_not_here" in str(err.value)
+    assert "Install or repair the FLAIR engine" in str(err.value)
+
+
+def test_engine_source_is_used_when_the_package_is_not_installed(qgis_app):
+    """The dev venv has the dependencies; the engine package comes from the plugin's copy."""
+    checked = check_engine(EngineLocation(Path(ENGINE_PYTHON), "environment"))
+    assert checked.python == Path(ENGINE_PYTHON)
+    if checked.pythonpath:
+        assert (Path(checked.pythonpath) / "engine" / "__init__.py").exists()

@@ -1,0 +1,71 @@
+"""`flair:evaluate` end to end: code rasters written with GDAL, scored by the real engine."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import processing
+import pytest
+from osgeo import gdal, osr
+from qgis.core import QgsProcessingException
+
+from .conftest import needs_engine
+
+pytestmark = needs_engine
+
+
+def _codes(path: Path, rows: list[list[int]]) -> str:
+    height, width = len(rows), len(rows[0])
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, 1, gdal.GDT_Byte)
+    ds.SetGeoTransform((652000.0, 0.2, 0.0, 6862000.0, 0.0, -0.2))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(2154)
+    ds.SetProjection(srs.ExportToWkt())
+    band = ds.GetRasterBand(1)
+    band.SetNoDataValue(0)
+    band.WriteRaster(0, 0, width, height, bytes(v for row in rows for v in row))
+    ds = None
+    return str(path)
+
+
+def _maps(tmp_path: Path) -> tuple[str, str]:
+    """Prediction: left half 1 (building), right half 7 (deciduous). Reference: the same, but
+    the right half's top quarter is 10 (herbaceous)."""
+    size = 64
+    prediction = [[1 if c < size // 2 else 7 for c in range(size)] for _ in range(size)]
+    reference = [[(10 if r < size // 4 else 7) if c >= size // 2 else 1 for c in range(size)]
+                 for r in range(size)]
+    return _codes(tmp_path / "pred.tif", prediction), _codes(tmp_path / "ref.tif", reference)
+
+
+def test_evaluate_end_to_end(qgis_app, tmp_path):
+    prediction, reference = _maps(tmp_path)
+    report = tmp_path / "report"
+    results = processing.run("flair:evaluate", {"PREDICTION": prediction,
+                                                "REFERENCE": reference, "REPORT": str(report)})
+    assert Path(results["REPORT"]) == report
+    assert Path(results["METRICS"]).exists() and Path(results["METRICS"]).parent == report
+    assert math.isclose(results["OVERALL_ACCURACY"], 1 - 1 / 8, abs_tol=1e-6)
+    # IoU: building 1, deciduous 3/4, herbaceous 0 (present in the reference) -> mean 7/12
+    assert math.isclose(results["MIOU"], 7 / 12, abs_tol=1e-6)
+    metrics = json.loads(Path(results["METRICS"]).read_text())
+    assert metrics
+    assert (report / "per_class.csv").exists() and (report / "confusion_matrix.csv").exists()
+
+
+def test_perfect_map(qgis_app, tmp_path):
+    prediction, _ = _maps(tmp_path)
+    results = processing.run("flair:evaluate", {"PREDICTION": prediction,
+                                                "REFERENCE": prediction,
+                                                "REPORT": str(tmp_path / "perfect")})
+    assert results["MIOU"] == pytest.approx(1.0) and results["OVERALL_ACCURACY"] == 1.0
+
+
+def test_missing_reference_is_the_engines_message(qgis_app, tmp_path):
+    prediction, _ = _maps(tmp_path)
+    with pytest.raises(QgsProcessingException):
+        processing.run("flair:evaluate", {"PREDICTION": prediction,
+                                          "REFERENCE": str(tmp_path / "absent.tif"),
+                                          "REPORT": str(tmp_path / "r")})

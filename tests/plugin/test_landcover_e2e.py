@@ -1,0 +1,228 @@
+"""`flair:landcover` end to end with the real engine and a generated checkpoint."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import processing
+import pytest
+from osgeo import gdal
+from qgis.core import (
+    QgsFeature,
+    QgsGeometry,
+    QgsMapRendererSequentialJob,
+    QgsMapSettings,
+    QgsProcessingException,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor, QImage
+
+from flair_qgis.classes import FLAIR_CLASSES
+
+from .conftest import REPO, needs_engine
+from .helpers import RecordingFeedback, read_codes
+
+pytestmark = needs_engine
+FAST = {"TILE_SIZE": 256, "MARGIN": 32, "DEVICE": 1}  # CPU, small tiles: quick on 2 cores
+COLOURS = {c.code: c.colour for c in FLAIR_CLASSES}
+
+
+@pytest.fixture(scope="module")
+def run_result(qgis_app, raster5, checkpoint5, tmp_path_factory):
+    out = tmp_path_factory.mktemp("landcover")
+    feedback = RecordingFeedback()
+    params = {"INPUT": str(raster5), "MODEL_FILE": str(checkpoint5), **FAST,
+              "OUTPUT": str(out / "landcover.tif"), "CONFIDENCE": str(out / "confidence.tif"),
+              "STATS": str(out / "stats.json"), "POLYGONS": str(out / "polygons.gpkg")}
+    results = processing.run("flair:landcover", params, feedback=feedback)
+    return results, feedback, out
+
+
+def test_outputs_written(run_result):
+    results, feedback, out = run_result
+    assert Path(results["OUTPUT"]) == out / "landcover.tif"
+    for name in ("landcover.tif", "confidence.tif", "stats.json", "polygons.gpkg",
+                 "landcover.qml"):
+        assert (out / name).exists(), name
+    assert results["POLYGONS"] == str(out / "polygons.gpkg")
+    assert feedback.progress[-1] == 100.0
+    assert any(i.startswith("Mapped 0.33 ha: ") for i in feedback.infos)
+
+
+def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch):
+    """No weights anywhere and no hub: the engine's message says how to get them. The
+    Sentinel-2 source is ignored with a warning for this U-Net model."""
+    monkeypatch.setenv("FLAIR_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    feedback = RecordingFeedback()
+    with pytest.raises(QgsProcessingException, match="FLAIR_WEIGHTS_DIR"):
+        processing.run("flair:landcover", {"INPUT": str(raster5), "MODEL": 0,
+                                           "SENTINEL2_SOURCE": 1, "DEVICE": 1,
+                                           "OUTPUT": str(tmp_path / "none.tif")},
+                       feedback=feedback)
+    command = feedback.commands[-1]
+    assert "--model flair-inc-rgbie-15cl" in command and "--download" in command
+    assert "--sentinel2" not in command
+    assert any("Sentinel-2 parameters are ignored" in w for w in feedback.warnings)
+    assert not (tmp_path / "none.tif").exists()
+
+
+def test_band_defaults_reach_the_engine(run_result):
+    _, feedback, _ = run_result
+    command = feedback.commands[-1]
+    assert "-m engine predict" in command and "--bands 1,2,3,4,5" in command
+    assert "--progress json" in command and "--tile-size 256" in command
+
+
+def test_codes_are_flair_codes(run_result):
+    _, _, out = run_result
+    _, rows = read_codes(out / "landcover.tif")
+    values = {v for row in rows for v in row}
+    assert values and values <= set(range(0, 20)) and values - {0}
+
+
+def test_result_file_opens_styled(run_result):
+    """The .qml beside the output styles the layer wherever it is opened."""
+    _, _, out = run_result
+    layer = QgsRasterLayer(str(out / "landcover.tif"), "landcover")
+    renderer = layer.renderer()
+    assert renderer.type() == "paletted"
+    classes = renderer.classes()
+    assert len(classes) == 19
+    assert {c.value: c.color.name() for c in classes} == COLOURS
+    labels = {c.value: c.label for c in classes}
+    assert "building" in labels[1] and "herbaceous vegetation" in labels[10]
+    assert 0 not in labels  # no data draws nothing
+
+
+def test_run_and_load_applies_the_legend(qgis_app, raster5, checkpoint5, tmp_path):
+    target = tmp_path / "loaded.tif"
+    results = processing.runAndLoadResults(
+        "flair:landcover", {"INPUT": str(raster5), "MODEL_FILE": str(checkpoint5),
+                            "EXTENT": "652000,652030,6861970,6862000 [EPSG:2154]", **FAST,
+                            "OUTPUT": str(target)})
+    layers = [lyr for lyr in QgsProject.instance().mapLayers().values()
+              if Path(lyr.source()) == target]
+    assert results["OUTPUT"] == str(target) and layers
+    assert layers[0].renderer().type() == "paletted"
+    assert len(layers[0].renderer().classes()) == 19
+    assert layers[0].width() == 150  # 30 m at 0.2 m
+    QgsProject.instance().removeAllMapLayers()
+
+
+def test_rendered_png_has_official_colours(run_result, tmp_path):
+    _, _, out = run_result
+    layer, rows = read_codes(out / "landcover.tif")
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    settings.setDestinationCrs(layer.crs())
+    settings.setExtent(layer.extent())
+    settings.setOutputSize(QSize(layer.width(), layer.height()))
+    settings.setBackgroundColor(QColor(255, 255, 255, 0))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    png = tmp_path / "flair_result.png"
+    assert image.save(str(png), "PNG")
+    checked = 0
+    for r in range(2, len(rows) - 2, 17):
+        for c in range(2, len(rows[0]) - 2, 13):
+            code = rows[r][c]
+            if code == 0:
+                continue
+            # only pixels whose neighbours share the class (no antialiasing at edges)
+            if any(rows[r + dr][c + dc] != code for dr in (-1, 0, 1) for dc in (-1, 0, 1)):
+                continue
+            assert QColor(image.pixel(c, r)).name() == COLOURS[code], (r, c, code)
+            checked += 1
+    assert checked > 10
+    if os.environ.get("FLAIR_UPDATE_DOCS_IMAGES"):
+        shutil.copy(png, REPO / "docs" / "images" / "flair_result.png")
+
+
+def test_vrt_layer_goes_through_the_temporary_export(qgis_app, raster5, checkpoint5, tmp_path):
+    vrt = tmp_path / "mosaic.vrt"
+    gdal.BuildVRT(str(vrt), [str(raster5)]).FlushCache()
+    feedback = RecordingFeedback()
+    results = processing.run("flair:landcover", {
+        "INPUT": str(vrt), "MODEL_FILE": str(checkpoint5), **FAST,
+        "EXTENT": "652010,652050,6861960,6861990 [EPSG:2154]",
+        "OUTPUT": str(tmp_path / "from_vrt.tif")}, feedback=feedback)
+    assert any("not a plain raster file: exporting 200 x 150 px" in i for i in feedback.infos)
+    assert "--extent" not in feedback.commands[-1]  # the export already covers it
+    layer = QgsRasterLayer(results["OUTPUT"], "out")
+    assert (layer.width(), layer.height()) == (200, 150)
+
+
+def test_in_memory_gdal_layer_is_exported(qgis_app, raster5, checkpoint5, tmp_path):
+    gdal.Translate("/vsimem/flair_memory.tif", str(raster5), srcWin=[0, 0, 128, 96])
+    layer = QgsRasterLayer("/vsimem/flair_memory.tif", "memory")
+    assert layer.isValid()
+    mask = QgsVectorLayer("Polygon?crs=EPSG:2154", "left half", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(652000, 6861980, 652012.8, 6862000)))
+    mask.dataProvider().addFeatures([feature])
+    feedback = RecordingFeedback()
+    results = processing.run("flair:landcover", {
+        "INPUT": layer, "MODEL_FILE": str(checkpoint5), "MASK": mask, **FAST,
+        "OUTPUT": str(tmp_path / "from_memory.tif")}, feedback=feedback)
+    gdal.Unlink("/vsimem/flair_memory.tif")
+    assert any("exporting 128 x 96 px" in i for i in feedback.infos)
+    assert "--mask" in feedback.commands[-1]
+    _, rows = read_codes(Path(results["OUTPUT"]))
+    assert all(v == 0 for row in rows for v in row[70:])  # outside the mask: no data
+    assert all(v != 0 for row in rows for v in row[:60])
+
+
+def test_xyz_tiles_are_rendered_reprojected_and_exported(qgis_app, checkpoint3, tmp_path):
+    """An XYZ layer (Web Mercator, rendered ARGB image) from local tiles: exported in the
+    local UTM zone at 0.2 ground metres, its RGB used."""
+    tile = tmp_path / "0" / "0" / "0.png"
+    tile.parent.mkdir(parents=True)
+    image = QImage(256, 256, QImage.Format.Format_RGB32)
+    image.fill(QColor(120, 180, 60))
+    assert image.save(str(tile))
+    url = f"file://{tmp_path}/%7Bz%7D/%7Bx%7D/%7By%7D.png"
+    layer = QgsRasterLayer(f"type=xyz&url={url}&zmin=0&zmax=0", "tiles", "wms")
+    assert layer.isValid()
+    feedback = RecordingFeedback()
+    results = processing.run("flair:landcover", {
+        "INPUT": layer, "MODEL_FILE": str(checkpoint3), **FAST,
+        "EXTENT": "261000,261020,6250000,6250020 [EPSG:3857]",
+        "OUTPUT": str(tmp_path / "from_xyz.tif")}, feedback=feedback)
+    assert any("exporting 67 x 67 px at 0.2 m (EPSG:32631)" in i for i in feedback.infos)
+    assert any("rendered image" in w for w in feedback.warnings)
+    assert "--bands 1,2,3 " in feedback.commands[-1]
+    out = QgsRasterLayer(results["OUTPUT"], "out")
+    assert out.crs().authid() == "EPSG:32631" and out.width() == 67
+
+
+def test_export_beyond_the_pixel_budget_is_refused(qgis_app, raster5, tmp_path):
+    vrt = tmp_path / "big.vrt"
+    gdal.BuildVRT(str(vrt), [str(raster5)]).FlushCache()
+    with pytest.raises(QgsProcessingException, match=r"320 x 256 = 81,920 pixels.*1,000"):
+        processing.run("flair:landcover", {"INPUT": str(vrt), "EXPORT_PIXEL_LIMIT": 1000,
+                                           "OUTPUT": str(tmp_path / "never.tif")})
+    assert not (tmp_path / "never.tif").exists()
+
+
+def test_engine_error_reaches_the_user(qgis_app, raster4, checkpoint5, tmp_path):
+    """A 5-channel model on a 4-band input: the engine's own one-line message."""
+    feedback = RecordingFeedback()
+    with pytest.raises(QgsProcessingException) as err:
+        processing.run("flair:landcover", {"INPUT": str(raster4),
+                                           "MODEL_FILE": str(checkpoint5), **FAST,
+                                           "OUTPUT": str(tmp_path / "bad.tif")},
+                       feedback=feedback)
+    message = str(err.value)
+    assert not message.startswith("The FLAIR engine failed")  # the engine's error event
+    assert "\n" not in message and "lacks E (elevation)" in message
+    assert not (tmp_path / "bad.tif").exists()

@@ -1,0 +1,54 @@
+"""The zipped plugin, unpacked into an empty plugin folder, through qgis_process."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+from qgis.core import QgsRasterLayer
+
+from .conftest import needs_engine, qgis_process
+
+
+def test_zip_layout(plugin_zip):
+    with zipfile.ZipFile(plugin_zip) as archive:
+        names = set(archive.namelist())
+    assert plugin_zip.name == "flair_qgis-0.1.0.zip"
+    for member in ("flair_qgis/__init__.py", "flair_qgis/metadata.txt", "flair_qgis/LICENSE",
+                   "flair_qgis/resources/flair.png", "flair_qgis/provider.py",
+                   "flair_qgis/engine_src/pyproject.toml", "flair_qgis/engine_src/README.md",
+                   "flair_qgis/engine_src/engine/__init__.py",
+                   "flair_qgis/engine_src/engine/cli.py"):
+        assert member in names, member
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert all(n.startswith("flair_qgis/") for n in names)
+
+
+def test_qgis_process_finds_the_algorithms(installed_plugins):
+    listing = qgis_process(installed_plugins, "list", timeout=180)
+    assert "flair:landcover" in listing.stdout, listing.stdout[-2000:] + listing.stderr[-2000:]
+    assert "flair:install_engine" in listing.stdout and "flair:evaluate" in listing.stdout
+    help_text = qgis_process(installed_plugins, "help", "flair:landcover", timeout=180)
+    assert "SENTINEL2_SOURCE" in help_text.stdout and "BAND_NIR" in help_text.stdout
+
+
+@needs_engine
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_qgis_process_run(installed_plugins, raster5, checkpoint5, tmp_path, as_json):
+    output = tmp_path / "headless.tif"
+    args = ["--json"] if as_json else []
+    proc = qgis_process(installed_plugins, *args, "run", "flair:landcover", "--",
+                        f"INPUT={raster5}", f"MODEL_FILE={checkpoint5}", "TILE_SIZE=256",
+                        "MARGIN=32", "DEVICE=1", f"STATS={tmp_path / 'stats.csv'}",
+                        f"OUTPUT={output}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert output.exists() and (tmp_path / "stats.csv").exists()
+    if as_json:
+        result = json.loads(proc.stdout)
+        assert result["results"]["OUTPUT"] == str(output)
+        assert result["algorithm_details"]["id"] == "flair:landcover"
+    else:
+        assert f"OUTPUT:\t{output}" in proc.stdout
+    layer = QgsRasterLayer(str(output), "headless")
+    assert layer.renderer().type() == "paletted" and len(layer.renderer().classes()) == 19

@@ -1,0 +1,40 @@
+"""Real rasters nobody here made (shared/realdata): RGB plus alpha, not 0.2 m, odd CRSs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import processing
+import pytest
+from qgis.core import QgsProcessingException, QgsRasterLayer
+
+from flair_qgis.bands import BandMapping, default_bands
+
+from .conftest import needs_engine
+from .helpers import RecordingFeedback
+
+REALDATA = Path("/work/shared/realdata")
+DRONE = REALDATA / "drone_rgba_2cm_utm33.tif"
+pytestmark = [needs_engine, pytest.mark.skipif(not DRONE.exists(), reason="no shared realdata")]
+
+
+def test_rgba_drone_image_with_an_rgb_model(qgis_app, checkpoint3, tmp_path):
+    layer = QgsRasterLayer(str(DRONE), "drone")
+    assert default_bands(layer) == BandMapping(1, 2, 3, 0, 0)  # alpha is not NIR
+    feedback = RecordingFeedback()
+    results = processing.run("flair:landcover", {
+        "INPUT": str(DRONE), "MODEL_FILE": str(checkpoint3), "DEVICE": 1, "TILE_SIZE": 256,
+        "MARGIN": 32, "OUTPUT": str(tmp_path / "drone.tif")}, feedback=feedback)
+    assert "--bands 1,2,3 " in feedback.commands[-1]
+    out = QgsRasterLayer(results["OUTPUT"], "out")
+    assert out.isValid() and out.renderer().type() == "paletted"
+    assert abs(out.rasterUnitsPerPixelX() - 0.2) < 1e-6  # resampled from 2 cm to 0.2 m
+
+
+def test_five_band_model_on_rgb_image_is_refused(qgis_app, checkpoint5, tmp_path):
+    with pytest.raises(QgsProcessingException) as err:
+        processing.run("flair:landcover", {
+            "INPUT": str(DRONE), "MODEL_FILE": str(checkpoint5), "DEVICE": 1,
+            "OUTPUT": str(tmp_path / "never.tif")})
+    assert "lacks NIR (near infrared), E (elevation)" in str(err.value)
+    assert not (tmp_path / "never.tif").exists()

@@ -1,0 +1,116 @@
+"""The provider, its algorithms and the plugin's metadata."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import sys
+
+from qgis.core import QgsApplication, QgsPalettedRasterRenderer
+
+from flair_qgis.compat import FLAG_ADVANCED, FLAG_OPTIONAL
+
+from .conftest import REPO
+
+LANDCOVER_PARAMETERS = [
+    "INPUT", "BAND_RED", "BAND_GREEN", "BAND_BLUE", "BAND_NIR", "BAND_ELEVATION", "ELEVATION",
+    "ELEVATION_BAND", "MODEL", "MODEL_FILE", "MODEL_CARD", "EXTENT", "MASK", "DEVICE",
+    "TILE_SIZE", "MARGIN", "BATCH_SIZE", "OUTPUT_RESOLUTION", "EXPORT_PIXEL_LIMIT",
+    "SENTINEL2_SOURCE", "SENTINEL2_LOCATION", "YEAR", "OUTPUT", "CONFIDENCE", "STATS",
+    "POLYGONS",
+]
+
+
+def test_provider_and_algorithms_registered(qgis_app):
+    registry = QgsApplication.processingRegistry()
+    provider = registry.providerById("flair")
+    assert provider is not None and provider.name() == "FLAIR"
+    names = {a.id(): a.displayName() for a in provider.algorithms()}
+    assert names == {
+        "flair:landcover": "FLAIR land-cover segmentation",
+        "flair:install_engine": "Install or repair the FLAIR engine",
+        "flair:evaluate": "Evaluate land-cover map",
+    }
+
+
+def test_landcover_parameters_are_the_public_api(qgis_app):
+    alg = QgsApplication.processingRegistry().algorithmById("flair:landcover")
+    assert [p.name() for p in alg.parameterDefinitions()] == LANDCOVER_PARAMETERS
+    for param in alg.parameterDefinitions():
+        assert param.help(), f"{param.name()} has no help text"
+    model = alg.parameterDefinition("MODEL")
+    assert len(model.options()) == 6 and "flair-inc-rgbie-15cl" in model.options()[0]
+    assert model.defaultValue() == 0
+    advanced = {p.name() for p in alg.parameterDefinitions() if p.flags() & FLAG_ADVANCED}
+    assert {"TILE_SIZE", "MARGIN", "BATCH_SIZE"} <= advanced
+    for name in ("CONFIDENCE", "STATS", "POLYGONS"):
+        assert alg.parameterDefinition(name).flags() & FLAG_OPTIONAL
+    help_text = alg.shortHelpString()
+    assert "herbaceous vegetation" in help_text and "NeurIPS" in help_text
+
+
+def test_evaluate_outputs(qgis_app):
+    alg = QgsApplication.processingRegistry().algorithmById("flair:evaluate")
+    assert [p.name() for p in alg.parameterDefinitions()] == [
+        "PREDICTION", "REFERENCE", "MASK", "REPORT"]
+    assert {o.name() for o in alg.outputDefinitions()} >= {
+        "MIOU", "OVERALL_ACCURACY", "METRICS", "REPORT"}
+
+
+def test_class_factory_without_iface_and_unload(qgis_app):
+    import flair_qgis
+
+    registry = QgsApplication.processingRegistry()
+    session_provider = registry.providerById("flair")
+    registry.removeProvider(session_provider)
+    try:
+        plugin = flair_qgis.classFactory(None)
+        plugin.initProcessing()
+        assert registry.algorithmById("flair:landcover") is not None
+        second = flair_qgis.classFactory(None)
+        second.initProcessing()  # refused: same id; unload must not touch the first
+        second.unload()
+        assert registry.providerById("flair") is not None
+        plugin.unload()
+        assert registry.providerById("flair") is None
+    finally:
+        from flair_qgis.provider import FlairProvider
+
+        registry.addProvider(FlairProvider())
+
+
+def test_metadata_is_complete():
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(REPO / "metadata.txt", encoding="utf-8")
+    general = parser["general"]
+    for key in ("name", "description", "about", "version", "author", "email", "repository",
+                "tracker", "homepage", "tags", "category", "icon", "changelog"):
+        assert general.get(key, "").strip(), key
+    assert general["qgisMinimumVersion"] == "3.22"
+    assert general["qgisMaximumVersion"] == "4.99"
+    assert general["supportsQt6"] == "True"
+    assert general["hasProcessingProvider"] == "yes"
+    assert (REPO / general["icon"]).exists()
+    assert "GNU GENERAL PUBLIC LICENSE" in (REPO / "LICENSE").read_text()
+
+
+def test_plugin_classes_match_the_engine():
+    """engine/classes.py is stdlib only, so QGIS's Python can load it to compare."""
+    spec = importlib.util.spec_from_file_location("engine_classes", REPO / "engine" / "classes.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["engine_classes"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    from flair_qgis.classes import FLAIR_CLASSES
+
+    assert [(c.code, c.name, c.colour) for c in FLAIR_CLASSES] == [
+        (c.code, c.name, c.colour) for c in module.FLAIR_CLASSES]
+
+
+def test_palette_has_the_19_official_colours(qgis_app):
+    from flair_qgis.styling import flair_palette
+
+    palette = flair_palette()
+    assert len(palette) == 19
+    assert isinstance(palette[0], QgsPalettedRasterRenderer.Class)
+    assert palette[0].value == 1 and palette[0].color.name() == "#db0e9a"
+    assert palette[9].label == "10 herbaceous vegetation"
