@@ -115,9 +115,7 @@ def _plan(
     else:
         tile = settings.tile_size_px or DEFAULT_TILE_SIZE_PX
         margin = settings.margin_px if settings.margin_px is not None else DEFAULT_MARGIN_PX
-    tiling = Tiling(work.height, work.width, tile, margin)
-    if card.architecture == "utt" and tiling.single:
-        tiling = Tiling(max(work.height, tile + 1), max(work.width, tile + 1), tile, margin)
+    tiling = Tiling(work.height, work.width, tile, margin, fixed_size=card.architecture == "utt")
     return Plan(grid, area, work, output, tiling), chosen.same_as_source
 
 

@@ -8,7 +8,8 @@ between tiles never show. Tiles are read past the grid's edges (padded).
 
 Count: with core = tile_size - 2 * margin, there are ceil(H / core) * ceil(W / core) tiles.
 A grid no larger than one tile is one tile of exactly the grid's size rounded up to a
-multiple of 32 (whole-image inference, no margin needed).
+multiple of 32 (whole-image inference, no margin needed), or of the full tile size for models
+tied to it (`fixed_size`, U-T&T).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Tiling:
     width_px: int
     tile_size_px: int
     margin_px: int
+    fixed_size: bool = False
 
     def __post_init__(self) -> None:
         if self.tile_size_px <= 0 or self.tile_size_px % SIZE_MULTIPLE:
@@ -85,6 +87,8 @@ class Tiling:
     @property
     def read_shape(self) -> tuple[int, int]:
         """(height, width) of every tile's array."""
+        if self.single and self.fixed_size:
+            return (self.tile_size_px, self.tile_size_px)
         if self.single:
             return (_round_up(self.height_px), _round_up(self.width_px))
         return (self.tile_size_px, self.tile_size_px)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,20 +16,61 @@ SENTINEL2_SOURCES: tuple[tuple[str, str], ...] = (
 )
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 OUTPUT_RESOLUTIONS: tuple[str, ...] = ("model", "input")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def sentinel2_spec(kind: str, location: str) -> str | None:
-    """The engine's `--sentinel2` value: `stac[:URL[#collection]]`, `catalog:PATH`,
-    `flair:PATH`, or None for no Sentinel-2 input."""
+    """The engine's `--sentinel2` value, or None for no Sentinel-2 input.
+
+    `stac` gives `stac` (Earth Search), `stac:URL[#collection]`, or `planetary-computer` when
+    the location names it; `catalog` gives `catalog:PATH[#collection]` (a `catalog.json` or its
+    folder); `flair` gives `flair:PATH`. A location already written as the engine's spec
+    (`catalog:/data/s2`) is taken as it is.
+
+    Raises:
+        ValueError: the location is missing or has the wrong form for the source.
+    """
     location = location.strip()
     if kind == "none":
         return None
+    if kind not in ("stac", "catalog", "flair"):
+        raise ValueError(f"unknown Sentinel-2 source {kind!r}")
+    if location.lower().startswith(f"{kind}:"):
+        location = location[len(kind) + 1:].strip()
     if kind == "stac":
-        return f"stac:{location}" if location else "stac"
+        if not location:
+            return "stac"
+        if location.lower() in ("planetary-computer", "pc"):
+            return "planetary-computer"
+        if not location.lower().startswith(("http://", "https://")):
+            raise ValueError(
+                f"SENTINEL2_LOCATION {location!r}: a STAC API is an http:// or https:// URL "
+                "(optionally #collection), 'planetary-computer', or empty for Earth Search")
+        return f"stac:{location}"
     if not location:
-        raise ValueError(
-            f"the Sentinel-2 source '{kind}' needs SENTINEL2_LOCATION (a folder or file)")
+        what = "a catalogue file or its folder" if kind == "catalog" else "the dataset folder"
+        raise ValueError(f"the Sentinel-2 source '{kind}' needs SENTINEL2_LOCATION ({what})")
     return f"{kind}:{location}"
+
+
+def acquisition_date(text: str) -> str:
+    """`text` checked as the engine's `--acquisition-date` (YYYY-MM-DD); '' stays ''.
+
+    Raises:
+        ValueError: not a calendar date written YYYY-MM-DD.
+    """
+    text = text.strip()
+    if not text:
+        return ""
+    try:
+        if not _ISO_DATE.fullmatch(text):
+            raise ValueError(text)
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"ACQUISITION_DATE {text!r} is not a date written YYYY-MM-DD (e.g. 2021-06-20)"
+        ) from None
+    return text
 
 
 @dataclass(frozen=True)
@@ -53,6 +96,8 @@ class PredictRequest:
     polygons_path: str = ""
     sentinel2: str | None = None
     year: int = 0
+    acquisition_date: str = ""  # YYYY-MM-DD, '' = the raster's date tag
+    strict: bool = False
     download: bool = True
     extra: Sequence[str] = field(default_factory=tuple)
 
@@ -85,6 +130,10 @@ class PredictRequest:
             args += ["--sentinel2", self.sentinel2]
             if self.year:
                 args += ["--year", str(self.year)]
+            if self.acquisition_date:
+                args += ["--acquisition-date", self.acquisition_date]
+            if self.strict:
+                args.append("--strict")
         if self.download:
             args.append("--download")
         return args + list(self.extra)

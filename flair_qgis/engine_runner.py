@@ -28,6 +28,12 @@ PHASE_RANGES: dict[str, tuple[float, float]] = {
     "inference": (30.0, 95.0),
     "finishing": (95.0, 100.0),
 }
+# What the toolbox's progress text says during each phase; other phases show their name.
+PHASE_TEXTS: dict[str, str] = {
+    "sentinel2": "Loading Sentinel-2 time series\u2026",
+    "inference": "Running the model on the tiles\u2026",
+    "finishing": "Writing the land-cover map\u2026",
+}
 TERMINATE_GRACE_S = 10.0
 _EOF = object()
 
@@ -174,7 +180,7 @@ class EngineRun:
         details = ", ".join(f"{k}: {v}" for k, v in extras.items())
         message = f"{phase}: {event.get('total', '?')} {event.get('unit', 'items')}"
         self.feedback.pushInfo(f"{message} ({details})" if details else message)
-        self.feedback.setProgressText(str(phase))
+        self.feedback.setProgressText(PHASE_TEXTS.get(str(phase), str(phase)))
         percent = self.mapper.percent(str(phase), 0.0)
         if percent is not None:
             self.feedback.setProgress(percent)

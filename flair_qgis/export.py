@@ -63,7 +63,7 @@ def layer_file_path(layer: QgsRasterLayer) -> Path | None:
     file = Path(path)
     if not file.is_file() or file.suffix.lower() not in DIRECT_SUFFIXES:
         return None
-    return file
+    return file.resolve()  # the engine runs in another working directory
 
 
 def is_rgba_image(layer: QgsRasterLayer) -> bool:

@@ -48,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     data.add_argument("--data", type=Path, help="FLAIR #1/#2 or FLAIR-HUB dataset folder")
     data.add_argument("--model", help="registry model name or checkpoint path")
     data.add_argument("--card", type=Path, help="model card JSON for a checkpoint path")
-    data.add_argument("--allow-download", action="store_true",
+    data.add_argument("--download", "--allow-download", dest="allow_download", action="store_true",
                       help="let a registry model's weights be downloaded if not cached")
     data.add_argument("--sentinel2",
                       help="Sentinel-2 for U-T&T models: flair:PATH (FLAIR #2 sen folder)")

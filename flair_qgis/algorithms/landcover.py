@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,14 @@ from qgis.core import (
 )
 
 from ..bands import BandMapping, resolve_bands
-from ..engine_command import PredictRequest, engine_command, sentinel2_spec
+from ..engine_command import (
+    PredictRequest,
+    acquisition_date,
+    engine_command,
+    sentinel2_spec,
+)
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import run_engine
+from ..engine_runner import EngineCancelled, run_engine
 from ..export import check_budget, export_layer, is_rgba_image, layer_file_path, plan_export
 from ..models import REGISTRY_MODELS
 from ..styling import FlairStylePostProcessor, ensure_style_file
@@ -70,6 +76,8 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             self.STATS: self.parameterAsFileOutput(parameters, self.STATS, context) or "",
             self.POLYGONS: self.parameterAsOutputLayer(parameters, self.POLYGONS, context) or "",
         }
+        # the engine runs in another working directory: hand it absolute paths
+        outputs = {k: os.path.abspath(v) if v else "" for k, v in outputs.items()}
         request = PredictRequest(
             input_path=str(input_path), output_path=outputs[self.OUTPUT], model=model,
             bands=bands.engine_bands(), card_path=card, elevation=elevation,
@@ -86,12 +94,19 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             polygons_path=outputs[self.POLYGONS],
             sentinel2=self._sentinel2(parameters, context, architecture, feedback),
             year=self._optional_int(parameters, self.YEAR, context, 0),
+            acquisition_date=self._acquisition_date(parameters, context),
+            strict=self.parameterAsBool(parameters, self.STRICT_SENTINEL2, context),
         )
         feedback.pushInfo(f"Model: {model}; bands R,G,B,NIR,E = {bands.engine_bands()}"
                           + (f"; elevation {elevation}" if elevation else ""))
         cleanup = [v for v in outputs.values() if v]
-        done = run_engine(engine_command(engine.python, request.arguments()), feedback, cleanup,
-                          env=engine_environment(engine.pythonpath))
+        try:
+            done = run_engine(engine_command(engine.python, request.arguments()), feedback,
+                              cleanup, env=engine_environment(engine.pythonpath))
+        except EngineCancelled:
+            raise
+        except QgsProcessingException as exc:
+            raise QgsProcessingException(with_parameter_names(str(exc))) from exc
         ensure_style_file(outputs[self.OUTPUT])
         if context.willLoadLayerOnCompletion(outputs[self.OUTPUT]):
             details = context.layerToLoadOnCompletionDetails(outputs[self.OUTPUT])
@@ -170,6 +185,14 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         return self.parameterAsCompatibleSourceLayerPath(
             parameters, self.MASK, context, ["gpkg", "shp"], "gpkg", feedback)
 
+    def _acquisition_date(self, parameters: dict[str, Any],
+                          context: QgsProcessingContext) -> str:
+        text = self.parameterAsString(parameters, self.ACQUISITION_DATE, context) or ""
+        try:
+            return acquisition_date(text)
+        except ValueError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+
     def _sentinel2(self, parameters: dict[str, Any], context: QgsProcessingContext,
                    architecture: str, feedback: QgsProcessingFeedback) -> str | None:
         kind = self.SENTINEL2_VALUES[self.parameterAsEnum(parameters, self.SENTINEL2_SOURCE,
@@ -184,6 +207,21 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
                                  "Sentinel-2 parameters are ignored.")
             return None
         return spec
+
+
+# Engine options named in its messages, and the parameters that set them here.
+OPTION_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("--acquisition-date", "ACQUISITION_DATE"),
+    ("--strict", "STRICT_SENTINEL2"),
+    ("--year", "YEAR"),
+    ("--sentinel2", "SENTINEL2_SOURCE / SENTINEL2_LOCATION"),
+)
+
+
+def with_parameter_names(message: str) -> str:
+    """The engine's message, plus which parameters of this algorithm its options are."""
+    named = [f"{option} is {name}" for option, name in OPTION_PARAMETERS if option in message]
+    return f"{message} (here: {'; '.join(named)})" if named else message
 
 
 def stats_summary(stats: dict[str, Any], top: int = 5) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from qgis.core import (
     QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -52,6 +53,12 @@ HELP: dict[str, str] = {
                         "U-Net models.",
     "SENTINEL2_LOCATION": "STAC API URL (optionally #collection), catalogue file or FLAIR folder.",
     "YEAR": "Year of the Sentinel-2 series (default: the acquisition year of the orthophoto).",
+    "ACQUISITION_DATE": "U-T&T: date the orthophoto was taken, YYYY-MM-DD (fills the model's "
+                        "metadata and the default YEAR). Empty: the raster's ACQUISITION_DATE "
+                        "or TIFFTAG_DATETIME tag.",
+    "STRICT_SENTINEL2": "U-T&T: stop with an error at a tile without a usable Sentinel-2 date "
+                        "(all cloudy or snowy, or not covered) instead of mapping it from the "
+                        "aerial image alone.",
     "OUTPUT": "Land-cover map: GeoTIFF of FLAIR codes 1 to 19, 0 = no data, with colour table "
               "and a .qml style beside it.",
     "CONFIDENCE": "Optional confidence raster (probability of the winning class).",
@@ -85,6 +92,8 @@ class LandcoverParameters:
     SENTINEL2_SOURCE = "SENTINEL2_SOURCE"
     SENTINEL2_LOCATION = "SENTINEL2_LOCATION"
     YEAR = "YEAR"
+    ACQUISITION_DATE = "ACQUISITION_DATE"
+    STRICT_SENTINEL2 = "STRICT_SENTINEL2"
     OUTPUT = "OUTPUT"
     CONFIDENCE = "CONFIDENCE"
     STATS = "STATS"
@@ -137,6 +146,12 @@ class LandcoverParameters:
              False),
             (number(self.YEAR, "Year of the Sentinel-2 series", integer, None, True, 2015, 2100),
              False),
+            (QgsProcessingParameterString(self.ACQUISITION_DATE,
+                                          "Acquisition date of the orthophoto (YYYY-MM-DD)",
+                                          optional=True), False),
+            (QgsProcessingParameterBoolean(self.STRICT_SENTINEL2,
+                                           "Fail on tiles without a usable Sentinel-2 date",
+                                           defaultValue=False), True),
             (QgsProcessingParameterRasterDestination(self.OUTPUT, "Land cover"), False),
             (QgsProcessingParameterRasterDestination(self.CONFIDENCE, "Confidence",
                                                      optional=True, createByDefault=False), False),

@@ -53,3 +53,10 @@ def test_small_grid_is_one_whole_image_tile() -> None:
 def test_bad_tiling_is_refused(size: int, margin: int) -> None:
     with pytest.raises(InvalidInput):
         Tiling(1000, 1000, size, margin)
+
+
+def test_fixed_size_single_tile_keeps_the_model_tile_size() -> None:
+    tiling = Tiling(300, 400, 512, 128, fixed_size=True)
+    (tile,) = list(tiling)
+    assert tiling.read_shape == (512, 512) and (tile.read.width, tile.read.height) == (512, 512)
+    assert (tile.core.width, tile.core.height) == (400, 300)

@@ -8,7 +8,8 @@ from qgis.core import QgsProcessingFeedback, QgsRasterLayer
 
 
 class RecordingFeedback(QgsProcessingFeedback):
-    """Keeps every message and progress value."""
+    """Keeps every message and progress value; `timeline` has progress texts and values in the
+    order they came: ("text", "Loading Sentinel-2 time series…"), ("progress", 12.5), ..."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -16,6 +17,8 @@ class RecordingFeedback(QgsProcessingFeedback):
         self.infos: list[str] = []
         self.warnings: list[str] = []
         self.progress: list[float] = []
+        self.texts: list[str] = []
+        self.timeline: list[tuple[str, object]] = []
 
     def pushCommandInfo(self, info: str) -> None:  # noqa: N802
         self.commands.append(info)
@@ -28,7 +31,13 @@ class RecordingFeedback(QgsProcessingFeedback):
 
     def setProgress(self, progress: float) -> None:  # noqa: N802
         self.progress.append(progress)
+        self.timeline.append(("progress", progress))
         super().setProgress(progress)
+
+    def setProgressText(self, text: str) -> None:  # noqa: N802
+        self.texts.append(text)
+        self.timeline.append(("text", text))
+        super().setProgressText(text)
 
 
 def read_codes(path: Path) -> tuple[QgsRasterLayer, list[list[int]]]:

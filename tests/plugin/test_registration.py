@@ -16,9 +16,11 @@ LANDCOVER_PARAMETERS = [
     "INPUT", "BAND_RED", "BAND_GREEN", "BAND_BLUE", "BAND_NIR", "BAND_ELEVATION", "ELEVATION",
     "ELEVATION_BAND", "MODEL", "MODEL_FILE", "MODEL_CARD", "EXTENT", "MASK", "DEVICE",
     "TILE_SIZE", "MARGIN", "BATCH_SIZE", "OUTPUT_RESOLUTION", "EXPORT_PIXEL_LIMIT",
-    "SENTINEL2_SOURCE", "SENTINEL2_LOCATION", "YEAR", "OUTPUT", "CONFIDENCE", "STATS",
-    "POLYGONS",
+    "SENTINEL2_SOURCE", "SENTINEL2_LOCATION", "YEAR", "ACQUISITION_DATE", "STRICT_SENTINEL2",
+    "OUTPUT", "CONFIDENCE", "STATS", "POLYGONS",
 ]
+
+_RESTORED: list = []  # the provider put back after test_class_factory_without_iface_and_unload
 
 
 def test_provider_and_algorithms_registered(qgis_app):
@@ -42,7 +44,10 @@ def test_landcover_parameters_are_the_public_api(qgis_app):
     assert len(model.options()) == 6 and "flair-inc-rgbie-15cl" in model.options()[0]
     assert model.defaultValue() == 0
     advanced = {p.name() for p in alg.parameterDefinitions() if p.flags() & FLAG_ADVANCED}
-    assert {"TILE_SIZE", "MARGIN", "BATCH_SIZE"} <= advanced
+    assert {"TILE_SIZE", "MARGIN", "BATCH_SIZE", "STRICT_SENTINEL2"} <= advanced
+    assert not {"SENTINEL2_SOURCE", "SENTINEL2_LOCATION", "YEAR", "ACQUISITION_DATE"} & advanced
+    assert alg.parameterDefinition("ACQUISITION_DATE").flags() & FLAG_OPTIONAL
+    assert alg.parameterDefinition("STRICT_SENTINEL2").defaultValue() is False
     for name in ("CONFIDENCE", "STATS", "POLYGONS"):
         assert alg.parameterDefinition(name).flags() & FLAG_OPTIONAL
     help_text = alg.shortHelpString()
@@ -76,7 +81,10 @@ def test_class_factory_without_iface_and_unload(qgis_app):
     finally:
         from flair_qgis.provider import FlairProvider
 
-        registry.addProvider(FlairProvider())
+        # Keep the Python object alive: the registry holds only the C++ side, and a collected
+        # wrapper takes the provider's algorithms with it (later tests would not find them).
+        _RESTORED.append(FlairProvider())
+        registry.addProvider(_RESTORED[-1])
 
 
 def test_metadata_is_complete():
