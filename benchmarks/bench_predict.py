@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from shapely.geometry import LineString
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX  # noqa: E402
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint  # noqa: E402
 
 GFLOP_PER_512 = 64.7
@@ -122,8 +124,8 @@ def main() -> None:
         "--size", type=int, default=2048, help="side of the fully mapped raster, px"
     )
     parser.add_argument("--big", type=int, default=20000, help="side of the memory-test raster, px")
-    parser.add_argument("--tile-size", type=int, default=1024)
-    parser.add_argument("--margin", type=int, default=128)
+    parser.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE_PX)
+    parser.add_argument("--margin", type=int, default=DEFAULT_MARGIN_PX)
     parser.add_argument("--batch-size", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,7 +155,7 @@ def main() -> None:
         seconds, rss, done = run_engine([str(ortho), str(tmp / "map.tif"), *common])
         km2 = args.size**2 * 0.04 / 1e6
         core = args.tile_size - 2 * args.margin
-        tiles = -((-args.size // core) ** 2)
+        tiles = math.ceil(args.size / core) ** 2
         computed_512 = tiles * (args.tile_size / 512) ** 2
         print(
             f"\nfull map {args.size} x {args.size} px ({km2:.3f} km2), {tiles} tiles: {seconds:.1f} s, "
@@ -180,8 +182,6 @@ def main() -> None:
                     str(path),
                     str(tmp / f"{path.stem}.tif"),
                     *common,
-                    "--extent",
-                    f"{l2},{b2},{r2},{t2}",
                     "--mask",
                     str(mask),
                 ]

@@ -111,7 +111,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     r.add_argument(
-        "--tile-size", type=int, help="tile size in px, multiple of 32 (default 1024; U-T&T 512)"
+        "--tile-size", type=int, help="tile size in px, multiple of 32 (default 1280; U-T&T 512)"
     )
     r.add_argument("--margin", type=int, help="overlap margin in px, not written (default 128)")
     r.add_argument("--batch-size", type=int, default=1, help="tiles per forward pass (default 1)")

@@ -99,7 +99,7 @@ class Predictor:
     ) -> PredictionBatch:
         """FLAIR codes (and optionally confidence and probabilities) for a batch of tiles."""
         with torch.inference_mode():
-            logits = self.logits(images, extras) + self._logit_bias
+            logits = self.logits(images, extras).add_(self._logit_bias)  # in place: no 2nd copy
             top = logits.argmax(dim=1)
             codes = self._code_of_logit[top].cpu().numpy()
             conf = probs = None

@@ -38,7 +38,7 @@ from engine.tiling import Tile, Tiling
 log = logging.getLogger(__name__)
 
 QUEUE_TILES = 4
-GDAL_CACHE_MB = 256
+GDAL_CACHE_MB = 64  # a few tiles' blocks; GDAL's default (5 % of RAM) grows with the output
 _DONE = object()
 
 

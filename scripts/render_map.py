@@ -25,7 +25,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor, QImage, QPainter
 
-MAX_PX = 900
+MAX_PX = 640
 
 
 def render(layer: QgsRasterLayer, width: int, height: int, extent) -> QImage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -219,16 +220,22 @@ def test_open_source_specs(tmp_path, catalog):
             open_source(bad, cache_dir=tmp_path)
 
 
-def test_planetary_computer_without_its_package_says_how_to_install(tmp_path):
-    try:
-        import planetary_computer  # noqa: F401
-
-        pytest.skip("planetary-computer is installed")
-    except ImportError:
-        pass
+def test_planetary_computer_without_its_package_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "planetary_computer", None)  # import now raises ImportError
     source = open_source("planetary-computer", cache_dir=tmp_path)
     with pytest.raises(InvalidInput, match="pip install planetary-computer"):
         source.load("EPSG:32631", area(32631), YEAR, SETTINGS, Reporter())
+
+
+def test_planetary_computer_items_are_signed_by_its_client(tmp_path):
+    import planetary_computer
+
+    from engine.sentinel2.stac import _planetary_computer_signer
+
+    source = open_source("planetary-computer", cache_dir=tmp_path)
+    assert source.sign and source.url == "https://planetarycomputer.microsoft.com/api/stac/v1"
+    assert source.collection == "sentinel-2-l2a"
+    assert _planetary_computer_signer() is planetary_computer.sign_inplace
 
 
 def test_grid_rules():
