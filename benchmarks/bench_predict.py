@@ -5,9 +5,10 @@
    per 512 x 512 patch, counting the margins each tile computes) against the fp32
    matrix-multiply GFLOP/s measured in the same process, and the model alone on one tile.
 2. Memory: a 20,000 x 20,000 px raster (a VRT mosaic of a generated GeoTIFF) processed end to
-   end (every tile read, the whole output written, overviews, statistics) with inference
-   limited by a polygon mask to a diagonal band, so that it finishes in minutes; peak RSS of
-   the engine process is printed for a small and the large raster, to show it does not grow.
+   end (the whole output written, overviews, statistics) with inference limited by a polygon
+   mask to a diagonal band, so that it finishes in minutes (tiles the band does not reach are
+   skipped unread); peak RSS of the engine process is printed for a small and the large
+   raster, to show it does not grow.
 
     .venv/bin/python benchmarks/bench_predict.py [--device cpu] [--size 2048] [--big 20000]
 """

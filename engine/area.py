@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,28 @@ class Area:
     window: Window
     polygons: tuple | None = None  # shapely geometries in the processing CRS
 
+    @cached_property
+    def _index(self):
+        from shapely import STRtree
+
+        return STRtree(self.polygons)
+
+    def _near(self, grid: Grid, window: Window) -> list:
+        """The polygons whose envelopes meet a window (an STRtree query, not a scan)."""
+        from shapely.geometry import box
+
+        hits = self._index.query(box(*grid.window_bounds(window)))
+        return [self.polygons[i] for i in sorted(hits)]
+
+    def touches(self, grid: Grid, window: Window) -> bool:
+        """Whether any polygon reaches the window (cheap: checked before pixels are read)."""
+        if self.polygons is None:
+            return True
+        from shapely.geometry import box
+
+        square = box(*grid.window_bounds(window))
+        return any(g.intersects(square) for g in self._near(grid, window))
+
     def polygon_mask(self, grid: Grid, window: Window) -> np.ndarray | None:
         """Boolean (h, w) mask of a window of `grid`, True inside the polygons; None if none."""
         if self.polygons is None:
@@ -28,8 +51,11 @@ class Area:
         from rasterio.features import rasterize
 
         h, w = int(window.height), int(window.width)
+        near = self._near(grid, window)
+        if not near:
+            return np.zeros((h, w), dtype=bool)
         return rasterize(
-            ((g, 1) for g in self.polygons),
+            ((g, 1) for g in near),
             out_shape=(h, w),
             transform=grid.window_transform(window),
             fill=0,

@@ -126,6 +126,11 @@ def _read_tiles(reader: TileReader, plan: Plan, out: queue.Queue, stop: threadin
         for tile in plan.tiling:
             if stop.is_set():
                 return
+            c = tile.core
+            core = Window(c.col_off + offset_c, c.row_off + offset_r, c.width, c.height)
+            if not plan.area.touches(plan.processing, core):  # outside the polygons: no read
+                _put(out, (tile, None), stop)
+                continue
             w = tile.read
             data = reader.read(
                 Window(w.col_off + offset_c, w.row_off + offset_r, w.width, w.height)

@@ -163,3 +163,27 @@ def test_geographic_input_goes_to_utm() -> None:
     assert chosen.grid.res_m == 0.2 and not chosen.same_as_source
     with pytest.raises(InvalidInput, match="no CRS"):
         choose_processing_grid(None, src, 0.2)
+
+
+def test_tiles_outside_distant_polygons_are_skipped_and_both_mapped(tmp_path: Path, ortho5: Path, unet5: Path) -> None:
+    from engine.area import Area
+    from engine.grid import Grid
+
+    with rasterio.open(ortho5) as ds:
+        left, bottom, right, top = ds.bounds
+        grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
+    a = box(left + 2, top - 12, left + 12, top - 2)  # top-left corner
+    b = box(right - 12, bottom + 2, right - 2, bottom + 12)  # bottom-right corner
+    gpd.GeoDataFrame({"id": [1, 2]}, geometry=[a, b], crs="EPSG:2154").to_file(tmp_path / "two.gpkg")
+    area = Area(grid.window_of(grid.bounds), (a, b))
+    from rasterio.windows import Window
+
+    assert area.touches(grid, Window(0, 0, 100, 100)) and not area.touches(grid, Window(300, 250, 100, 100))
+    assert not area.polygon_mask(grid, Window(300, 250, 100, 100)).any()
+    assert run(ortho5, tmp_path / "m.tif", "--model", unet5, "--mask", tmp_path / "two.gpkg", "--tile-size", "128", "--margin", "16") == 0
+    codes, profile = read(tmp_path / "m.tif")
+    assert (profile["width"], profile["height"]) == (680, 580)  # the polygons' bounds
+    mapped = (codes > 0).sum() * 0.04
+    assert 190 < mapped <= 202  # two 10 x 10 m squares
+    assert (codes[:50, :50] > 0).all() and (codes[-50:, -50:] > 0).all()
+    assert not (codes[100:-100, 100:-100] > 0).any()
