@@ -23,7 +23,6 @@ from engine.errors import Cancelled, EngineError
 from engine.progress import Reporter, make_reporter
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -252,6 +251,7 @@ def _run_models(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
         cached = local_weights(card)
         row = card.to_dict()
         row.update(
+            active_codes=list(card.active_codes),
             cached=cached is not None,
             path=str(cached) if cached else None,
             default=card.name == registry.default,
@@ -263,12 +263,9 @@ def _run_models(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
         for row in rows:
             mark = "*" if row["default"] else " "
             state = "cached" if row["cached"] else "not downloaded"
-            n_active = len(
-                [c for c in (row["logit_codes"] or range(1, 13)) if c not in row["inactive_codes"]]
-            )
             print(
-                f"{mark} {row['name']:<22} {','.join(row['channels']):<13} {n_active:>2} classes  "
-                f"{state:<15} {row['source']['repo_id']}"
+                f"{mark} {row['name']:<22} {','.join(row['channels']):<13} "
+                f"{len(row['active_codes']):>2} classes  {state:<15} {row['source']['repo_id']}"
             )
         print("* default model. Download with: flair-landcover models download NAME")
     return {"outputs": {}, "stats": {}, "quiet": True}

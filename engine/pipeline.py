@@ -24,15 +24,16 @@ from engine.errors import InvalidInput
 from engine.grid import Grid
 from engine.inference import PredictionBatch, Predictor
 from engine.io.bands import parse_elevation, resolve_bands
-from engine.io.map_writer import MapWriter
+from engine.io.destination import check_destination
+from engine.io.map_writer import RASTER_SUFFIXES, MapWriter
 from engine.io.output_grid import OutputGridMapper
 from engine.io.tile_reader import TileData, TileReader, open_raster, value_scale_for
 from engine.models.loader import LoadedModel, load_model
-from engine.polygons import check_polygons_path, polygonize
+from engine.polygons import POLYGON_DRIVERS, polygonize
 from engine.processing_grid import choose_processing_grid
 from engine.progress import Reporter
 from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX, PredictSettings
-from engine.stats import check_stats_path, class_areas, write_stats
+from engine.stats import STATS_SUFFIXES, class_areas, write_stats
 from engine.tiling import Tile, Tiling
 
 log = logging.getLogger(__name__)
@@ -211,13 +212,13 @@ def _run_predict(
     settings: PredictSettings, reporter: Reporter, extras_factory: ExtrasFactory | None
 ) -> PredictResult:
     for _, path in settings.outputs.rasters():
-        from engine.io.map_writer import check_destination
-
-        check_destination(path, settings.overwrite)
+        check_destination(path, settings.overwrite, RASTER_SUFFIXES, "raster output")
     if settings.stats:
-        check_stats_path(settings.stats, settings.overwrite)
+        check_destination(settings.stats, settings.overwrite, STATS_SUFFIXES, "--stats output")
     if settings.polygons:
-        check_polygons_path(settings.polygons, settings.overwrite)
+        check_destination(
+            settings.polygons, settings.overwrite, POLYGON_DRIVERS, "--polygons output"
+        )
     src = open_raster(settings.input)
     loaded = load_model(
         settings.model,

@@ -19,20 +19,8 @@ from rasterio.windows import Window
 from engine.classes import class_name
 from engine.errors import OutputError
 
-POLYGON_DRIVERS = {
-    ".gpkg": "GPKG",
-    ".shp": "ESRI Shapefile",
-    ".geojson": "GeoJSON",
-    ".fgb": "FlatGeobuf",
-}
-
-
-def check_polygons_path(path: Path, overwrite: bool) -> None:
-    """Refuse, before any work, an unknown format or an existing file."""
-    if Path(path).suffix.lower() not in POLYGON_DRIVERS:
-        raise OutputError(f"--polygons {path}: use one of {', '.join(POLYGON_DRIVERS)}")
-    if Path(path).exists() and not overwrite:
-        raise OutputError(f"{path} already exists; add --overwrite to replace it")
+# single-file formats only: the file is written under a temporary name and renamed at the end
+POLYGON_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".fgb": "FlatGeobuf"}
 
 
 def polygonize(

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from engine.classes import FLAIR_CLASSES, NODATA_CODE
-from engine.errors import OutputError
+
+STATS_SUFFIXES = (".json", ".csv")
 
 
 def class_areas(counts: np.ndarray, pixel_area_m2: float) -> dict[str, Any]:
@@ -41,14 +42,6 @@ def class_areas(counts: np.ndarray, pixel_area_m2: float) -> dict[str, Any]:
         "nodata_area_m2": round(nodata * pixel_area_m2, 3),
         "classes": rows,
     }
-
-
-def check_stats_path(path: Path, overwrite: bool) -> None:
-    """Refuse, before any work, a statistics path of unknown type or that exists."""
-    if Path(path).suffix.lower() not in (".json", ".csv"):
-        raise OutputError(f"--stats {path}: use a .json or .csv file name")
-    if Path(path).exists() and not overwrite:
-        raise OutputError(f"{path} already exists; add --overwrite to replace it")
 
 
 def write_stats(stats: dict[str, Any], path: Path) -> None:

@@ -2,8 +2,7 @@
 
 Every raster is written under a hidden temporary name in the destination folder; `commit`
 adds overviews, the colour table and sidecars, then renames everything into place. `abort`
-(on error, cancel or signal) removes the temporaries. Existing outputs are refused unless
-overwriting was asked for.
+(on error, cancel or signal) removes the temporaries.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from engine.io import style
 log = logging.getLogger(__name__)
 
 BLOCK_PX = 512
+RASTER_SUFFIXES = (".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -44,20 +44,6 @@ class OutputPaths:
         if self.probabilities:
             out.append(("probabilities", self.probabilities))
         return out
-
-
-def check_destination(path: Path, overwrite: bool) -> None:
-    """Fail early, before any work, when `path` cannot or must not be written."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"output folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"output folder {folder} is not writable; choose another destination")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path} already exists; add --overwrite to replace it")
-    if path.suffix.lower() not in (".tif", ".tiff"):
-        raise OutputError(f"{path}: raster outputs are GeoTIFF files; use a .tif name")
 
 
 def _temporary(path: Path) -> Path:
@@ -86,7 +72,9 @@ def _profile(grid: Grid, count: int) -> dict:
 
 @dataclass
 class MapWriter:
-    """Owns the output datasets while a run writes them (one writer thread)."""
+    """Owns the output datasets while a run writes them (one writer thread).
+
+    Destinations are checked by the caller before any work (`engine.io.destination`)."""
 
     paths: OutputPaths
     grid: Grid
@@ -97,8 +85,6 @@ class MapWriter:
     counts: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=np.int64))
 
     def __post_init__(self) -> None:
-        for _, path in self.paths.rasters():
-            check_destination(path, self.overwrite)
         try:
             for key, path in self.paths.rasters():
                 temp = _temporary(Path(path))

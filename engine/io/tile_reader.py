@@ -137,25 +137,27 @@ class TileReader:
         cols = slice(c0, c0 + int(inner.width))
         ortho = self._ortho.read(self._ortho_bands, window=inner)
         ok = np.all(self._ortho.read_masks(self._ortho_bands, window=inner) > 0, axis=0)
-        channels = []
+        target = image[:, rows, cols]  # a view: channels are written in place, no stacking copy
         k = 0
-        for source in self.mapping.sources:
+        for i, source in enumerate(self.mapping.sources):
             if source.external:
                 assert self._elevation is not None
-                channels.append(self._elevation.read(source.band, window=inner))
+                band = self._elevation.read(source.band, window=inner)
+                # the E channel is FLAIR's 8-bit encoding; other types are clipped, never wrapped
+                target[i] = band if band.dtype == np.uint8 else np.clip(band, 0, 255)
                 ok &= self._elevation.read_masks(source.band, window=inner) > 0
             else:
-                channels.append(ortho[k])
+                target[i] = ortho[k]
                 k += 1
-        block = np.stack(channels)
         if self.value_scale is not None:
-            block = np.clip(block.astype(np.float32) * self.value_scale, 0.0, 255.0)
-        image[:, rows, cols] = block
+            np.multiply(target, self.value_scale, out=target)
+            np.clip(target, 0.0, 255.0, out=target)
         polygon_ok = self.area.polygon_mask(self.grid, inner)
         if polygon_ok is not None:
             ok &= polygon_ok
+        if not ok.all():
+            target[:, ~ok] = 0
         valid[rows, cols] = ok
-        image[:, ~valid] = 0
         return TileData(image, valid)
 
     def close(self) -> None:

@@ -146,8 +146,10 @@ class ModelCard:
 
     @property
     def active_codes(self) -> tuple[int, ...]:
-        """FLAIR codes this model can predict."""
-        return tuple(c for c in dict.fromkeys(self.logit_codes) if c not in self.inactive_codes)
+        """FLAIR codes this model can predict (over every logit layout the card knows)."""
+        layouts = [self.logit_codes] if self.logit_codes else self.logit_codes_by_count.values()
+        codes = dict.fromkeys(c for layout in layouts for c in layout)
+        return tuple(c for c in codes if c not in self.inactive_codes)
 
     def resolved_for_logits(self, n_logits: int) -> ModelCard:
         """This card with its logit codes fixed for a checkpoint that has `n_logits` outputs."""

@@ -9,22 +9,17 @@ from pathlib import Path
 
 import torch
 
-from engine.errors import ModelError
+from engine.errors import InputNotFound, ModelError
 from engine.models.card import ModelCard, Normalization
-from engine.models.checkpoint import read_state_dict
+from engine.models.checkpoint import read_state_dict, strip_wrapper_prefix
 from engine.models.download import resolve_weights
 from engine.models.registry import load_registry
 from engine.models.unet import ANCHOR_KEY, build_unet, unet_shape
 
 log = logging.getLogger(__name__)
 
-FLAIR_INC_NORMALIZATION = Normalization(
-    divisor=1.0,
-    mean=(105.08, 110.87, 101.82, 106.38, 53.26),
-    std=(52.17, 45.38, 44.00, 39.69, 79.30),
-)
-UNIT_NORMALIZATION = Normalization(divisor=255.0)
-NORMALIZATIONS = {"flair-inc": FLAIR_INC_NORMALIZATION, "unit": UNIT_NORMALIZATION}
+NORMALIZATION_NAMES = ("flair-inc", "unit")
+FLAIR_INC_REFERENCE_CARD = "flair-inc-rgbie-15cl"  # its card holds FLAIR-INC's 5-band statistics
 DEFAULT_CHANNELS = {3: ("R", "G", "B"), 4: ("R", "G", "B", "NIR"), 5: ("R", "G", "B", "NIR", "E")}
 DEFAULT_CODES = {19: tuple(range(1, 20)), 13: (*range(1, 13), 19), 12: tuple(range(1, 13))}
 
@@ -56,6 +51,13 @@ def _is_utt(state: dict[str, torch.Tensor]) -> bool:
     return is_utt_state_dict(state.keys())
 
 
+def named_normalization(name: str, n_channels: int) -> Normalization:
+    """`flair-inc`: mean/std on 0-255 values as the registry's cards state them; `unit`: /255."""
+    if name == "unit":
+        return Normalization(divisor=255.0)
+    return load_registry().get(FLAIR_INC_REFERENCE_CARD).normalization.for_channels(n_channels)
+
+
 def sidecar_card_path(checkpoint: Path) -> Path | None:
     """`<checkpoint>.card.json` or `<stem>.json` beside a checkpoint, if present."""
     for candidate in (
@@ -78,25 +80,21 @@ def _card_from_checkpoint(
     if utt:
         from engine.models.utt import default_utt_card
 
-        base = default_utt_card(path.stem)
-        return _apply_overrides(base, overrides)
-    from engine.models.checkpoint import strip_wrapper_prefix
-
+        return _apply_overrides(default_utt_card(path.stem), overrides)
     in_channels, n_logits = unet_shape(strip_wrapper_prefix(state, ANCHOR_KEY))
-    if in_channels not in DEFAULT_CHANNELS and overrides.channels is None:
+    channels = overrides.channels or DEFAULT_CHANNELS.get(in_channels)
+    codes = overrides.logit_codes or DEFAULT_CODES.get(n_logits)
+    if channels is None:
         raise ModelError(f"{path} takes {in_channels} channels; say which with --channels")
-    if n_logits not in DEFAULT_CODES and overrides.logit_codes is None:
+    if codes is None:
         raise ModelError(f"{path} has {n_logits} logits; say their FLAIR codes with --classes")
-    lightning = path.suffix == ".ckpt"
-    norm_name = overrides.normalization or ("unit" if lightning else "flair-inc")
+    norm_name = overrides.normalization or ("unit" if path.suffix == ".ckpt" else "flair-inc")
     card = ModelCard(
         name=path.stem,
         architecture="unet",
-        channels=overrides.channels or DEFAULT_CHANNELS[in_channels],
-        normalization=NORMALIZATIONS[norm_name].for_channels(
-            len(overrides.channels or DEFAULT_CHANNELS[in_channels])
-        ),
-        logit_codes=overrides.logit_codes or DEFAULT_CODES[n_logits],
+        channels=channels,
+        normalization=named_normalization(norm_name, len(channels)),
+        logit_codes=codes,
         inactive_codes=overrides.inactive_codes or (),
         title=f"checkpoint {path.name}",
     )
@@ -118,7 +116,7 @@ def _apply_overrides(card: ModelCard, overrides: CardOverrides) -> ModelCard:
         changes["inactive_codes"] = overrides.inactive_codes
     if overrides.normalization:
         n = len(overrides.channels or card.channels)
-        changes["normalization"] = NORMALIZATIONS[overrides.normalization].for_channels(n)
+        changes["normalization"] = named_normalization(overrides.normalization, n)
     return replace(card, **changes) if changes else card
 
 
@@ -129,8 +127,8 @@ def resolve_card(
     overrides: CardOverrides | None = None,
     allow_download: bool = False,
     say: Callable[[str], None] = log.info,
-) -> tuple[ModelCard | None, Path, dict[str, torch.Tensor] | None]:
-    """The card and the weights file for a registry name or a checkpoint path.
+) -> tuple[ModelCard | None, Path]:
+    """The card (None: infer it from the tensors) and the weights file of a name or path.
 
     Registry weights are resolved (and downloaded when allowed) before any other work, so a
     missing download stops the run at once.
@@ -139,18 +137,16 @@ def resolve_card(
     registry = load_registry()
     if name_or_path in registry:
         card = _apply_overrides(registry.get(name_or_path), overrides)
-        return card, resolve_weights(card, allow_download, say), None
+        return card, resolve_weights(card, allow_download, say)
     path = Path(name_or_path).expanduser()
     if not path.exists():
         if path.suffix or "/" in name_or_path or "\\" in name_or_path:
-            from engine.errors import InputNotFound
-
             raise InputNotFound(f"checkpoint {path} does not exist")
         registry.get(name_or_path)  # raises, listing the known names
     card_file = card_path or sidecar_card_path(path)
-    if card_file is not None:
-        return _apply_overrides(ModelCard.from_json(card_file), overrides), path, None
-    return None, path, read_state_dict(path)
+    if card_file is None:
+        return None, path
+    return _apply_overrides(ModelCard.from_json(card_file), overrides), path
 
 
 def load_model(
@@ -163,15 +159,14 @@ def load_model(
 ) -> LoadedModel:
     """Card plus eval-mode network for a registry name or checkpoint path, checked together."""
     overrides = overrides or CardOverrides()
-    card, path, state = resolve_card(
+    card, path = resolve_card(
         name_or_path,
         card_path=card_path,
         overrides=overrides,
         allow_download=allow_download,
         say=say,
     )
-    if state is None:
-        state = read_state_dict(path)
+    state = read_state_dict(path)
     utt = _is_utt(state)
     if card is None:
         card = _card_from_checkpoint(path, state, overrides, utt, say)
@@ -184,12 +179,9 @@ def load_model(
         from engine.models.utt import build_utt_network
 
         network = build_utt_network(card, state)
-        n_logits = card.num_logits or 13
+        n_logits = network.config.num_classes
     else:
-        from engine.models.checkpoint import strip_wrapper_prefix
-
-        n_logits = unet_shape(strip_wrapper_prefix(state, ANCHOR_KEY))[1]
-        card = card.resolved_for_logits(n_logits)
         network = build_unet(card, state)
+        n_logits = network.segmentation_head[0].out_channels
     card = card.resolved_for_logits(n_logits)
     return LoadedModel(card=card, network=network, weights_path=path)

@@ -23,7 +23,7 @@ from qgis.core import (
 from ..classes import CITATION, class_table_html
 from ..compat import FLAG_ADVANCED, NUMBER_INTEGER, TYPE_POLYGON
 from ..engine_command import DEVICES, OUTPUT_RESOLUTIONS, SENTINEL2_SOURCES
-from ..models import DEFAULT_MODEL_INDEX, REGISTRY_MODELS, model_options
+from ..models import DEFAULT_MODEL_INDEX, model_options
 from ..settings import export_pixel_limit
 
 HELP: dict[str, str] = {
@@ -102,7 +102,6 @@ class LandcoverParameters:
     DEVICE_VALUES = DEVICES
     RESOLUTION_VALUES = OUTPUT_RESOLUTIONS
     SENTINEL2_VALUES = tuple(key for key, _ in SENTINEL2_SOURCES)
-    MODEL_NAMES = tuple(m.name for m in REGISTRY_MODELS)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
         number = QgsProcessingParameterNumber

@@ -59,6 +59,9 @@ def test_bad_inputs_each_give_one_clear_line(
         ((ortho5, tmp_path / "nowhere" / "out.tif", "--model", unet5), "output folder .*nowhere does not exist"),
         ((ortho5, out, "--model", unet5, "--tile-size", "500"), "multiple of 32"),
         ((ortho5, out, "--model", unet5, "--device", "cuda"), "torch sees no CUDA device"),
+        ((ortho5, out, "--model", unet5, "--stats", tmp_path / "nowhere" / "s.json"), "output folder .*nowhere does not exist"),
+        ((ortho5, out, "--model", unet5, "--polygons", tmp_path / "p.shp"), r"--polygons output must be a \.gpkg or"),
+        ((ortho5, out, "--model", unet5, "--stats", tmp_path / "s.txt"), r"--stats output must be a \.json or \.csv file"),
     ]
     if not os.access(readonly, os.W_OK):
         cases.append(((ortho5, readonly / "out.tif", "--model", unet5), "is not writable"))
@@ -133,8 +136,13 @@ def test_models_listing(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypat
     assert listing["default"] == "flair-inc-rgbie-15cl"
     assert {m["name"] for m in listing["models"]} >= {"flair-inc-rgb-15cl", "flair-inc-rgbie-12cl"}
     assert not any(m["cached"] for m in listing["models"])
+    by_name = {m["name"]: m for m in listing["models"]}
+    assert by_name["flair-inc-rgb-12cl"]["active_codes"] == list(range(1, 13))
+    assert by_name["flair-inc-rgbie-15cl"]["active_codes"] == [*range(1, 15), 18]
     assert main(["models"]) == 0
-    assert "flair-inc-rgbi-15cl" in capsys.readouterr().out
+    listing_text = capsys.readouterr().out
+    assert "flair-inc-rgbi-15cl" in listing_text and "12 classes" in listing_text
+    assert "15 classes" in listing_text
 
 
 def test_python_m_engine_is_the_same_program() -> None:

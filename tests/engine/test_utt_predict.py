@@ -39,34 +39,15 @@ from engine.utt_inputs import (
     tile_centre,
 )
 from engine.utt_run import resolve_acquisition
-from tests.fixtures.generate import make_orthophoto
-from tests.fixtures.sentinel2_catalog import Acquisition as CatalogDate
-from tests.fixtures.sentinel2_catalog import border_xy, item_extent, make_catalog
 from tests.fixtures.utt_checkpoint import make_utt_checkpoint
+from tests.fixtures.utt_scene import make_scene
 
 REPO = Path(__file__).resolve().parents[2]
-HALF_HEIGHT_M = 600.0
-DATES = (
-    CatalogDate(dt.date(2021, 3, 10), (31,), "04.00"),
-    CatalogDate(dt.date(2021, 6, 10), (31,), "04.00", cloud=90),
-    CatalogDate(dt.date(2021, 7, 12), (31,), "04.00"),
-)
 
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from pyproj import Transformer
-
-    root = tmp_path_factory.mktemp("utt_scene")
-    catalog = make_catalog(root / "catalog", DATES, HALF_HEIGHT_M)
-    item_ymax = item_extent(31, HALF_HEIGHT_M)[3]
-    x31 = border_xy(32631)[0] - 500.0
-    top31 = item_ymax - 200.0 + 76.8  # midway between the two rows of tile centres
-    x, y = Transformer.from_crs(32631, 2154, always_xy=True).transform(x31 - 60.0, top31)
-    origin = (round(x / 0.2) * 0.2, round(y / 0.2) * 0.2)
-    ortho = make_orthophoto(root / "ortho.tif", 600, 600, 5, origin_xy=origin, seed=7)
-    ckpt = make_utt_checkpoint(root / "utt.ckpt", metadata=True, seed=5)
-    return {"root": root, "catalog": catalog, "ortho": ortho, "ckpt": ckpt}
+    return make_scene(tmp_path_factory.mktemp("utt_scene"))
 
 
 @pytest.fixture(autouse=True)

@@ -136,10 +136,11 @@ def installed_plugins(plugin_zip: Path, tmp_path_factory) -> Path:
     return folder
 
 
-def qgis_process(plugins: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def qgis_process(plugins: Path, *args: str, timeout: float = 600,
+                 cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run qgis_process.bin with the unpacked plugin enabled, in the isolated profile."""
     env = dict(os.environ, QGIS_PLUGINPATH=str(plugins), FLAIR_ENGINE_PYTHON=ENGINE_PYTHON)
     subprocess.run([QGIS_PROCESS, "plugins", "enable", "flair_qgis"], env=env,
                    capture_output=True, text=True, timeout=120, check=False)
     return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, cwd=cwd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 
 import pytest
@@ -36,12 +37,18 @@ def test_qgis_process_finds_the_algorithms(installed_plugins):
 @needs_engine
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_qgis_process_run(installed_plugins, raster5, checkpoint5, tmp_path, as_json):
+    """The text run uses paths relative to its working folder, as typed at a shell: the
+    engine runs elsewhere, so the plugin must hand it absolute paths."""
     output = tmp_path / "headless.tif"
     args = ["--json"] if as_json else []
+    if as_json:
+        paths = [f"INPUT={raster5}", f"STATS={tmp_path / 'stats.csv'}", f"OUTPUT={output}"]
+    else:
+        shutil.copy(raster5, tmp_path / "ortho.tif")
+        paths = ["INPUT=ortho.tif", "STATS=stats.csv", "OUTPUT=headless.tif"]
     proc = qgis_process(installed_plugins, *args, "run", "flair:landcover", "--",
-                        f"INPUT={raster5}", f"MODEL_FILE={checkpoint5}", "TILE_SIZE=256",
-                        "MARGIN=32", "DEVICE=1", f"STATS={tmp_path / 'stats.csv'}",
-                        f"OUTPUT={output}")
+                        f"MODEL_FILE={checkpoint5}", "TILE_SIZE=256", "MARGIN=32", "DEVICE=1",
+                        *paths, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert output.exists() and (tmp_path / "stats.csv").exists()
     if as_json:

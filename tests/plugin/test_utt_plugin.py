@@ -1,5 +1,5 @@
 """U-T&T through the plugin: a generated orthophoto, U-T&T checkpoint and local Sentinel-2
-catalogue (tests/plugin/utt_scene.py, run by the engine venv), through `processing.run` and
+catalogue (tests/fixtures/utt_scene.py, run by the engine venv), through `processing.run` and
 through `qgis_process`, with the real engine.
 
 The scene is 600 x 600 px; with 512 px tiles and MARGIN 64 it is 4 tiles, two of which have
@@ -79,7 +79,8 @@ def test_utt_options_follow_the_sentinel2_source():
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("utt_plugin_scene")
-    proc = subprocess.run([ENGINE_PYTHON, "-m", "tests.plugin.utt_scene", str(root)], cwd=REPO,
+    proc = subprocess.run([ENGINE_PYTHON, "-m", "tests.fixtures.utt_scene", str(root),
+                           "--tag-date", "2021-06-12 10:30:00"], cwd=REPO,
                           capture_output=True, text=True, timeout=300, check=True)
     paths = {k: Path(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
     return {**paths, "root": root}
