@@ -76,8 +76,8 @@ def run(dates: int, threads: int, http: bool) -> None:
             threads,
             cold,
             cube.num_dates,
-            cube.grid.width_px,
-            cube.grid.height_px,
+            cube.grid.width,
+            cube.grid.height,
             _dir_mb(cache),
         )
         t0 = time.perf_counter()

@@ -84,8 +84,8 @@ def run(tiles: int, threads: int, dates: int) -> None:
             dates,
             cold,
             cube.num_dates,
-            cube.grid.width_px,
-            cube.grid.height_px,
+            cube.grid.width,
+            cube.grid.height,
             time.perf_counter() - t0,
         )
         rng = np.random.default_rng(0)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
+from rasterio.errors import CRSError, RasterioError
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from engine.errors import InputNotFound, InvalidInput
+from engine.failures import is_gdal_path
 from engine.grid import Bounds, Grid
 
 
@@ -72,6 +78,8 @@ def parse_extent(spec: str, default_crs: CRS) -> tuple[Bounds, CRS]:
         xmin, ymin, xmax, ymax = (float(p) for p in parts[:4])
     except ValueError:
         raise InvalidInput(f"--extent {spec!r}: the four bounds must be numbers") from None
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+        raise InvalidInput(f"--extent {spec!r}: the four bounds must be finite numbers")
     if xmin >= xmax or ymin >= ymax:
         raise InvalidInput(f"--extent {spec!r}: xmin must be < xmax and ymin < ymax")
     crs = default_crs
@@ -84,6 +92,38 @@ def parse_extent(spec: str, default_crs: CRS) -> tuple[Bounds, CRS]:
     return (xmin, ymin, xmax, ymax), crs
 
 
+def _finite(bounds: Sequence[float]) -> bool:
+    return len(bounds) == 4 and all(math.isfinite(float(v)) for v in bounds)
+
+
+def _transform(src: CRS, dst: CRS, bounds: Bounds) -> Bounds | None:
+    """`bounds` from `src` to `dst`, or None where PROJ cannot (outside a CRS's domain)."""
+    with np.errstate(all="ignore"):
+        try:
+            out = transform_bounds(src, dst, *bounds, densify_pts=21)
+        except (CRSError, ValueError, RasterioError, CPLE_BaseError):
+            return None
+    if not _finite(out) or out[0] >= out[2] or out[1] >= out[3]:
+        return None  # non-finite, or across the antimeridian: not a usable box
+    return tuple(float(v) for v in out)  # type: ignore[return-value]
+
+
+def _intersection(a: Bounds, b: Bounds) -> Bounds | None:
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
+def _crs_name(crs: CRS) -> str:
+    if crs.to_epsg() is not None:
+        return f"EPSG:{crs.to_epsg()}"
+    text = crs.to_proj4() or crs.to_string()
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _format(bounds: Sequence[float], crs: CRS) -> str:
+    return ",".join(f"{v:.6f}" if crs.is_geographic else f"{v:.1f}" for v in bounds)
+
+
 def _clip_or_fail(grid: Grid, window: Window, what: str) -> Window:
     clipped = grid.clip(window)
     if clipped is None:
@@ -92,20 +132,81 @@ def _clip_or_fail(grid: Grid, window: Window, what: str) -> Window:
 
 
 def area_from_extent(grid: Grid, bounds: Bounds, crs: CRS) -> Area:
-    """The part of the processing grid inside an extent given in any CRS."""
+    """The part of the processing grid inside an extent given in any CRS.
+
+    An extent in another CRS is first cut to the raster's footprint in that CRS, so a box
+    larger than the processing CRS's domain (the whole world in EPSG:4326) still works; one
+    that cannot be transformed at all is refused with a message, never a PROJ error.
+    """
+    spec = ",".join(f"{v:g}" for v in bounds)
     if crs != grid.crs:
-        bounds = transform_bounds(crs, grid.crs, *bounds, densify_pts=21)
-    return Area(_clip_or_fail(grid, grid.window_of(bounds), f"the extent {bounds}"))
+        footprint = _transform(grid.crs, crs, grid.bounds)
+        if footprint is not None:
+            cut = _intersection(bounds, footprint)
+            if cut is None:
+                raise InvalidInput(
+                    f"--extent {spec} does not overlap the input raster, which covers "
+                    f"{_format(footprint, crs)} in {_crs_name(crs)}; "
+                    "nothing to map"
+                )
+            bounds = cut
+        moved = _transform(crs, grid.crs, bounds)
+        if moved is None:
+            raise InvalidInput(
+                f"--extent {spec} in {_crs_name(crs)} cannot be transformed to the raster's "
+                f"CRS {_crs_name(grid.crs)} (it lies outside where one of them is defined); "
+                "give the extent in the raster's CRS, or a box around the raster"
+            )
+        bounds = moved
+    inside = _intersection(bounds, grid.bounds)
+    if inside is None:
+        raise InvalidInput(f"--extent {spec} does not overlap the input raster; nothing to map")
+    return Area(_clip_or_fail(grid, grid.window_of(inside), f"--extent {spec}"))
 
 
-def area_from_polygons(grid: Grid, path: Path) -> Area:
-    """The part of the processing grid covered by the polygons of any OGR vector file."""
+def _to_grid_crs(frame, grid: Grid, path: Path | str):
+    """The polygons in the grid's CRS, cut to the raster's footprint first if some of them
+    cannot be transformed as they are (outside the CRS's domain: a world polygon)."""
+    from shapely import segmentize
+    from shapely.geometry import box
+
+    target = grid.crs.to_wkt()
+    with np.errstate(all="ignore"):
+        try:
+            moved = frame.to_crs(target)
+        except (CRSError, ValueError, RuntimeError):
+            moved = None
+        if moved is not None and np.isfinite(moved.geometry.bounds.to_numpy()).all():
+            return moved
+        footprint = _transform(grid.crs, CRS.from_user_input(frame.crs.to_wkt()), grid.bounds)
+        if footprint is not None:
+            x0, y0, x1, y1 = footprint
+            dx, dy = (x1 - x0) * 0.1, (y1 - y0) * 0.1
+            around = segmentize(box(x0 - dx, y0 - dy, x1 + dx, y1 + dy), max(dx, dy) / 4)
+            cut = frame.clip(around, keep_geom_type=True)
+            cut = cut[~cut.geometry.is_empty]
+            try:
+                moved = cut.to_crs(target)
+            except (CRSError, ValueError, RuntimeError):
+                moved = None
+            if moved is not None and np.isfinite(moved.geometry.bounds.to_numpy()).all():
+                return moved
+    raise InvalidInput(
+        f"mask {path}: its polygons cannot be transformed from {frame.crs.to_string()} to the "
+        f"raster's CRS {_crs_name(grid.crs)} (they reach outside where it is defined); cut "
+        "the mask to the area of the raster, or give it in the raster's CRS"
+    )
+
+
+def area_from_polygons(grid: Grid, path: Path | str) -> Area:
+    """The part of the processing grid covered by the polygons of any OGR vector file
+    (a local path or a GDAL one: `/vsizip/...`, a URL)."""
     import geopandas as gpd
 
-    if not Path(path).exists():
+    if not is_gdal_path(path) and not Path(path).exists():
         raise InputNotFound(f"mask {path} does not exist")
     try:
-        frame = gpd.read_file(path)
+        frame = gpd.read_file(os.fspath(path))
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise InvalidInput(f"mask {path} is not a vector file OGR can read ({exc})") from None
     if frame.crs is None:
@@ -114,8 +215,13 @@ def area_from_polygons(grid: Grid, path: Path) -> Area:
     frame = frame[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if frame.empty:
         raise InvalidInput(f"mask {path} holds no polygons; nothing to map")
-    frame = frame.to_crs(grid.crs.to_wkt())
-    window = _clip_or_fail(grid, grid.window_of(tuple(frame.total_bounds)), f"the mask {path}")
+    frame = _to_grid_crs(frame, grid, path)
+    if frame.empty:
+        raise InvalidInput(f"the mask {path} does not overlap the input raster; nothing to map")
+    inside = _intersection(tuple(frame.total_bounds), grid.bounds)
+    if inside is None:
+        raise InvalidInput(f"the mask {path} does not overlap the input raster; nothing to map")
+    window = _clip_or_fail(grid, grid.window_of(inside), f"the mask {path}")
     return Area(window, tuple(frame.geometry))
 
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
+import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from engine import __version__
-from engine.errors import Cancelled, EngineError
+from engine.errors import Cancelled, EngineError, InvalidInput
+from engine.failures import explain_unexpected
+from engine.interrupt import run_interruptible
+from engine.memory import release_large_buffers
 from engine.progress import Reporter, make_reporter
 
 EXIT_ERROR = 1
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def _codes(text: str) -> tuple[int, ...]:
@@ -55,7 +57,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         help="map the land cover of an orthophoto",
         description="Map the land cover of an orthophoto with a FLAIR model.",
     )
-    p.add_argument("input", type=Path, help="orthophoto: any raster GDAL reads")
+    p.add_argument(
+        "input", help="orthophoto: any raster GDAL reads (also /vsizip/..., /vsicurl/..., URLs)"
+    )
     p.add_argument(
         "output", type=Path, help="land-cover GeoTIFF to write (FLAIR codes 1-19, 0 = no data)"
     )
@@ -91,9 +95,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--elevation", help="elevation raster for the E channel, PATH[:BAND], aligned on the fly"
     )
     i.add_argument("--extent", help="xmin,ymin,xmax,ymax[,CRS] (default CRS: the input's)")
-    i.add_argument(
-        "--mask", type=Path, help="polygons (any OGR format, any CRS): map only inside them"
-    )
+    i.add_argument("--mask", help="polygons (any OGR format, any CRS): map only inside them")
     i.add_argument(
         "--input-max",
         type=float,
@@ -108,12 +110,22 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         choices=("auto", "fp32", "bf16", "fp16"),
         help="auto: bf16/fp16 on CUDA, fp32 on CPU",
     )
-    r.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     r.add_argument(
-        "--tile-size", type=int, help="tile size in px, multiple of 32 (default 1280; U-T&T 512)"
+        "--threads", type=int, help="CPU threads for torch, 1 or more (default: all cores)"
     )
-    r.add_argument("--margin", type=int, help="overlap margin in px, not written (default 128)")
-    r.add_argument("--batch-size", type=int, default=1, help="tiles per forward pass (default 1)")
+    r.add_argument(
+        "--tile-size",
+        type=int,
+        help="tile size in px, a positive multiple of 32 (default 1280; U-T&T 512)",
+    )
+    r.add_argument(
+        "--margin",
+        type=int,
+        help="overlap margin in px, 0 or more and under half the tile (default 128)",
+    )
+    r.add_argument(
+        "--batch-size", type=int, default=1, help="tiles per forward pass, 1 or more (default 1)"
+    )
     o = p.add_argument_group("outputs")
     o.add_argument(
         "--output-resolution",
@@ -165,12 +177,21 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
-    from engine.io.map_writer import OutputPaths
-    from engine.models.loader import CardOverrides
+    from engine.io.destination import OutputPaths
+    from engine.models.overrides import CardOverrides
     from engine.models.registry import load_registry
     from engine.pipeline import run_predict
     from engine.settings import PredictSettings
 
+    source = _input_path(args.input, "input raster")
+    output = _output_path(args.output, "output")
+    confidence = _output_path(args.confidence, "--confidence")
+    probabilities = _output_path(args.probabilities, "--probabilities")
+    stats = _output_path(args.stats, "--stats")
+    polygons = _output_path(args.polygons, "--polygons")
+    mask = _input_path(args.mask, "--mask") if args.mask else None
+    if args.elevation:
+        _require_utf8(args.elevation, "--elevation")
     overrides = CardOverrides(
         channels=tuple(c.strip().upper() for c in args.channels.split(","))
         if args.channels
@@ -180,15 +201,15 @@ def _run_predict(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]
         normalization=args.normalization,
     )
     settings = PredictSettings(
-        input=args.input.expanduser(),
-        outputs=OutputPaths(args.output.expanduser(), args.confidence, args.probabilities),
+        input=source,
+        outputs=OutputPaths(output, confidence, probabilities),
         model=args.model or load_registry().default,
         card_path=args.card,
         overrides=overrides,
         bands=args.bands,
         elevation=args.elevation,
         extent=args.extent,
-        mask=args.mask,
+        mask=mask,
         device=args.device,
         precision=args.precision,
         threads=args.threads,
@@ -197,8 +218,8 @@ def _run_predict(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]
         batch_size=args.batch_size,
         output_resolution=args.output_resolution,
         input_max=args.input_max,
-        stats=args.stats,
-        polygons=args.polygons,
+        stats=stats,
+        polygons=polygons,
         overwrite=args.overwrite,
         allow_download=args.download,
         sentinel2=args.sentinel2,
@@ -211,13 +232,40 @@ def _run_predict(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]
         monthly_average=args.monthly_average,
         cover_threshold=args.cover_threshold,
     )
-    if settings.sentinel2:
-        from engine.utt_run import run_utt_predict
-
-        result = run_utt_predict(settings, reporter)
-    else:
-        result = run_predict(settings, reporter)
+    result = run_predict(settings, reporter)
     return {"outputs": result.outputs, "stats": result.stats}
+
+
+def _require_utf8(text: str, what: str) -> None:
+    """GDAL takes UTF-8 names only; a name whose bytes are not UTF-8 reaches Python with
+    surrogate escapes (os.fsdecode) and is refused here with a message, not a codec error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        import os
+
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        raise InvalidInput(
+            f"{what} {shown}: the name is not valid UTF-8, which GDAL needs; rename the file "
+            "(and its folders) with UTF-8 characters"
+        ) from None
+
+
+def _input_path(text: str, what: str) -> Path | str:
+    """A raster or vector input: GDAL paths (/vsizip//abs/x.zip/a.tif, URLs) untouched,
+    local ones made absolute."""
+    from engine.failures import user_path
+
+    _require_utf8(text, what)
+    path = user_path(text)
+    return path if isinstance(path, str) else path.absolute()
+
+
+def _output_path(path: Path | None, what: str) -> Path | None:
+    if path is None:
+        return None
+    _require_utf8(str(path), what)
+    return path.expanduser()
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
@@ -271,8 +319,91 @@ def _run_models(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     return {"outputs": {}, "stats": {}, "quiet": True}
 
 
+class UsageError(Exception):
+    """A command-line syntax error, raised by `CommandLineParser.error` (any subparser) and
+    reported once by the top-level parser."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+_NEGATIVE_LIST = re.compile(r"^-\.?\d[^,]*,")  # -180,-90,180,90: a value, not an option
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """`--extent -180,-90,180,90` -> `--extent=-180,-90,180,90` (argparse takes a value that
+    starts with a minus for an option unless it is a single number)."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_LIST.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether `--progress json` (`--progress=json`, `--prog json`) is among the arguments."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        name, eq, value = arg.partition("=")
+        given = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        if len(name) > 5 and "--progress".startswith(name) and given == "json":
+            return True
+    return False
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """argparse, plus: a syntax error is also a JSON error event on stdout when `--progress
+    json` is asked for (the plugin reads only stdout), still exit code 2; and a value that
+    starts with a minus (`--extent -180,-90,180,90`) is read as the option's value."""
+
+    def __init__(self, *args: Any, root: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._root = root
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(self, message)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv = _attach_negative_values(list(sys.argv[1:] if args is None else args))
+        if not self._root:
+            return super().parse_known_args(argv, namespace)
+        try:
+            return super().parse_known_args(argv, namespace)
+        except UsageError as exc:
+            self._usage_exit(exc, argv)
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        argv = _attach_negative_values(list(sys.argv[1:] if args is None else args))
+        try:
+            return super().parse_args(argv, namespace)
+        except UsageError as exc:  # unrecognised arguments, found after parse_known_args
+            self._usage_exit(exc, argv)
+
+    def _usage_exit(self, exc: UsageError, argv: list[str]) -> NoReturn:
+        prog = exc.parser.prog
+        if _wants_json(argv):
+            event = {
+                "event": "error",
+                "type": "UsageError",
+                "message": f"{exc.message} (see {prog} --help)",
+            }
+            print(json.dumps(event), flush=True)
+        exc.parser.print_usage(sys.stderr)
+        self.exit(2, f"{prog}: error: {exc.message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
+        root=True,
         prog="flair-landcover",
         description="FLAIR land-cover segmentation of aerial orthophotos (IGN FLAIR models).",
     )
@@ -289,20 +420,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _install_signal_handlers(reporter: Reporter) -> dict[int, int]:
-    received: dict[int, int] = {}
-
-    def handler(signum: int, frame: object) -> None:
-        if received:  # a second signal: stop waiting for the current batch
-            raise KeyboardInterrupt
-        received[signum] = EXIT_SIGNAL.get(signum, EXIT_ERROR)
-        reporter.cancel()
-
-    for sig in EXIT_SIGNAL:
-        signal.signal(sig, handler)
-    return received
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
@@ -314,10 +431,19 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    received = _install_signal_handlers(reporter)
+    for noisy in ("rasterio", "fiona", "pyogrio"):  # GDAL's own messages: --debug shows them
+        logging.getLogger(noisy).setLevel(logging.NOTSET if args.debug else logging.CRITICAL)
+    release_large_buffers()
     func: Callable[[argparse.Namespace, Reporter], dict[str, Any]] = args.func
+    received: dict[int, int] = {}
+
+    def hard_stop(code: int) -> None:
+        reporter.error(Cancelled("cancelled; no output was left behind"))
+        if kind != "json":
+            print("flair-landcover: cancelled; no output was left behind", file=sys.stderr)
+
     try:
-        result = func(args, reporter)
+        result = run_interruptible(lambda: func(args, reporter), reporter, received, hard_stop)
     except (Cancelled, KeyboardInterrupt):
         reporter.error(Cancelled("cancelled; no output was left behind"))
         if kind != "json":
@@ -330,9 +456,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         return EXIT_ERROR
-    except Exception as exc:  # an engine bug: one line, the traceback with --debug
-        message = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug and report it)"
-        reporter.error(RuntimeError(message))
+    except Exception as exc:
+        known = explain_unexpected(exc)  # an I/O failure that escaped: it names its cause
+        if known is None:  # an engine bug: one line, the traceback with --debug
+            message = f"unexpected {type(exc).__name__}: {exc} (rerun with --debug and report it)"
+            failure: Exception = RuntimeError(message)
+        else:
+            message, failure = str(known), known
+        reporter.error(failure)
         if kind != "json":
             print(f"flair-landcover: error: {message}", file=sys.stderr)
         if args.debug:

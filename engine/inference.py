@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from engine.device import DeviceChoice, choose_device
+from engine.models.architectures import Architecture, ExtraInputs
 from engine.models.card import ModelCard
 from engine.models.loader import LoadedModel
 
@@ -41,6 +40,7 @@ class Predictor:
         if threads:
             torch.set_num_threads(threads)
         self.card: ModelCard = loaded.card
+        self.architecture: Architecture = loaded.architecture
         self.choice: DeviceChoice = choose_device(device, precision)
         self.network = loaded.network.to(self.choice.device).eval()
         self.network = self.network.to(memory_format=torch.channels_last)
@@ -80,20 +80,17 @@ class Predictor:
         x = (x - self._mean) / self._std
         return x.contiguous(memory_format=torch.channels_last)
 
-    def logits(self, images: np.ndarray, extras: Mapping[str, Any] | None = None) -> torch.Tensor:
+    def logits(self, images: np.ndarray, extras: ExtraInputs | None = None) -> torch.Tensor:
         """Raw float32 logits (B, K, H, W) on the device, inactive logits still present."""
         x = self.normalize(images)
         with torch.inference_mode(), self._autocast():
-            if self.card.architecture == "utt":
-                out = self.network(x, **self._utt_inputs(extras))[1]
-            else:
-                out = self.network(x)
+            out = self.architecture.forward(self.network, x, extras)
         return out.float()
 
     def predict(
         self,
         images: np.ndarray,
-        extras: Mapping[str, Any] | None = None,
+        extras: ExtraInputs | None = None,
         confidence: bool = False,
         probabilities: bool = False,
     ) -> PredictionBatch:
@@ -116,17 +113,6 @@ class Predictor:
         if self.choice.autocast_dtype is None:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.choice.autocast_dtype)
-
-    def _utt_inputs(self, extras: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Sentinel-2 tensors for U-T&T, moved to the device (None = aerial branch alone)."""
-        extras = extras or {}
-        out: dict[str, Any] = {}
-        for key in ("s2", "dates", "metadata"):
-            value = extras.get(key)
-            if value is not None:
-                value = torch.as_tensor(value, dtype=torch.float32).to(self.device)
-            out[key] = value
-        return out
 
 
 def _to_byte(p: torch.Tensor) -> np.ndarray:

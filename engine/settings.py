@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import InvalidInput
-from engine.io.map_writer import OutputPaths
-from engine.models.loader import CardOverrides
+from engine.io.destination import OutputPaths
+from engine.models.overrides import CardOverrides
+from engine.tiling import SIZE_MULTIPLE
 
 # Chosen by measurement against whole-image inference (README, "Choosing the tiling"):
 # closer to it than IGN's 512/128 scheme and more than twice as fast on the CPU.
@@ -21,7 +23,7 @@ OUTPUT_RESOLUTIONS = ("model", "input")
 class PredictSettings:
     """Everything `predict` needs; paths are absolute, options checked for range."""
 
-    input: Path
+    input: Path | str  # a str for GDAL paths (/vsizip/..., URLs), passed on untouched
     outputs: OutputPaths
     model: str
     card_path: Path | None = None
@@ -29,7 +31,7 @@ class PredictSettings:
     bands: str | None = None
     elevation: str | None = None
     extent: str | None = None
-    mask: Path | None = None
+    mask: Path | str | None = None  # a str for GDAL paths (/vsizip/..., URLs)
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -54,17 +56,40 @@ class PredictSettings:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise InvalidInput(f"batch size {self.batch_size} must be at least 1")
+            raise InvalidInput(
+                f"--batch-size {self.batch_size}: give at least 1 (tiles per forward pass)"
+            )
         if self.threads is not None and self.threads < 1:
-            raise InvalidInput(f"thread count {self.threads} must be at least 1")
+            raise InvalidInput(
+                f"--threads {self.threads}: give at least 1, or leave it out to use all cores"
+            )
+        tile = self.tile_size_px
+        if tile is not None and (tile <= 0 or tile % SIZE_MULTIPLE):
+            raise InvalidInput(
+                f"--tile-size {tile}: give a positive multiple of {SIZE_MULTIPLE} such as 512 "
+                f"or {DEFAULT_TILE_SIZE_PX}, or leave it out for the default"
+            )
+        margin = self.margin_px
+        if margin is not None and margin < 0:
+            raise InvalidInput(f"--margin {margin}: give 0 or more pixels")
+        if margin is not None and 2 * margin >= (tile or DEFAULT_TILE_SIZE_PX):
+            raise InvalidInput(
+                f"--margin {margin} leaves no core in {tile or DEFAULT_TILE_SIZE_PX} px tiles: "
+                "the margin must be less than half the tile size"
+            )
         if self.output_resolution not in OUTPUT_RESOLUTIONS:
             raise InvalidInput(
                 f"output resolution {self.output_resolution!r} must be one of {OUTPUT_RESOLUTIONS}"
             )
-        if self.input_max is not None and self.input_max <= 0:
-            raise InvalidInput("--input-max must be positive")
-        if self.cover_threshold is not None and self.cover_threshold <= 0:
+        high = self.input_max
+        if high is not None and not (math.isfinite(high) and high > 0):
+            raise InvalidInput(f"--input-max {self.input_max}: give a positive number such as 4095")
+        if self.cover_threshold is not None and not (
+            math.isfinite(self.cover_threshold) and self.cover_threshold > 0
+        ):
             raise InvalidInput("--cover-threshold must be positive (0.5 in FLAIR-2)")
+        if self.altitude_m is not None and not math.isfinite(self.altitude_m):
+            raise InvalidInput(f"--altitude {self.altitude_m}: give a number of metres")
         if self.extent and self.mask:
             raise InvalidInput("give either --extent or --mask, not both")
         paths = [p for _, p in self.outputs.rasters()] + [

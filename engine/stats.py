@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.classes import FLAIR_CLASSES, NODATA_CODE
+from engine.failures import write_failure
 
 STATS_SUFFIXES = (".json", ".csv")
 
@@ -44,10 +44,16 @@ def class_areas(counts: np.ndarray, pixel_area_m2: float) -> dict[str, Any]:
     }
 
 
-def write_stats(stats: dict[str, Any], path: Path) -> None:
-    """Write statistics as JSON or CSV (by suffix), atomically."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+def write_stats(stats: dict[str, Any], path: Path, temp: Path) -> None:
+    """Write statistics for `path` as JSON or CSV (by its suffix) into `temp`, the name its
+    destination claimed; the run's commit renames it."""
+    try:
+        _write(stats, Path(path), Path(temp))
+    except OSError as exc:
+        raise write_failure(exc, path) from None
+
+
+def _write(stats: dict[str, Any], path: Path, temp: Path) -> None:
     if path.suffix.lower() == ".json":
         temp.write_text(json.dumps(stats, indent=2))
     else:
@@ -59,4 +65,3 @@ def write_stats(stats: dict[str, Any], path: Path) -> None:
                     [row[k] for k in ("code", "name", "pixels", "area_m2", "area_ha", "percent")]
                 )
             writer.writerow([0, "no data", stats["nodata_pixels"], stats["nodata_area_m2"], "", ""])
-    os.replace(temp, path)

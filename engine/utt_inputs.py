@@ -16,7 +16,6 @@ acquisition's date, time, camera and altitude (`Acquisition`).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +24,13 @@ import numpy as np
 
 from engine.errors import InvalidInput
 from engine.grid import Grid
-from engine.models.card import Sentinel2Settings
+from engine.models.architectures import ExtraInputs
 from engine.models.utt.metadata import encode_metadata
 from engine.progress import Reporter
 from engine.sentinel2.cube import SeriesCube
 from engine.sentinel2.prepare import PreparedSeries, prepare_superpatch
+from engine.sentinel2.settings import Sentinel2Settings
 from engine.tiling import Tile
-
-log = logging.getLogger(__name__)
 
 LAMBERT93 = "EPSG:2154"
 DATE_TAGS = ("ACQUISITION_DATE", "ACQUISITION_DATETIME", "TIFFTAG_DATETIME", "DATETIME")
@@ -194,14 +192,14 @@ class Sentinel2Inputs:
             )
         return None
 
-    def __call__(self, tiles: list[Tile]) -> dict[str, Any]:
-        """`{"s2": (B,T,10,S,S), "dates": (B,T), "metadata": (B,45) or None}` for a batch."""
+    def __call__(self, tiles: list[Tile]) -> ExtraInputs:
+        """s2 (B,T,10,S,S), dates (B,T) and metadata (B,45) or None for a batch."""
         series = [self.series_for(t) for t in tiles]
         s2, dates = stack_series(series, len(self.settings.bands), self.settings.superpatch_px)
-        out: dict[str, Any] = {"s2": s2, "dates": dates, "metadata": None}
+        metadata = None
         if self.metadata is not None:
-            out["metadata"] = np.stack([self.metadata(*tile_centre(self.work, t)) for t in tiles])
-        return out
+            metadata = np.stack([self.metadata(*tile_centre(self.work, t)) for t in tiles])
+        return ExtraInputs(s2=s2, dates=dates, metadata=metadata)
 
     def summary(self) -> dict[str, Any]:
         """Figures for the run's statistics (key `sentinel2`), also said in the log."""

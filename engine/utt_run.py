@@ -1,8 +1,9 @@
 """`predict --sentinel2 ...`: U-T&T on an orthophoto, with the Sentinel-2 series of its area.
 
-`run_utt_predict` opens the Sentinel-2 source named by `--sentinel2` (nothing is fetched yet)
-and runs the ordinary pipeline with an extras factory. Once the pipeline has loaded the model
-and planned the tiles, the factory
+`sentinel2_extras` opens the Sentinel-2 source named by `--sentinel2` (nothing is fetched
+yet) and returns the pipeline's extras factory; the pipeline asks for it when the loaded
+model's architecture takes Sentinel-2 (not because `--sentinel2` was given). Once the pipeline
+has loaded the model and planned the tiles, the factory
 
 1. checks the run (a FLAIR dataset folder serves benchmark patches, not orthophotos; the
    metadata needs an acquisition date in a year the model knows),
@@ -10,7 +11,8 @@ and planned the tiles, the factory
    progress; the source adds half a super-patch around it and caches the result),
 3. returns a `Sentinel2Inputs` that gives each batch its super-patches and metadata.
 
-A U-Net model given `--sentinel2` runs as usual: the pipeline says the options are ignored.
+A model without Sentinel-2 input given `--sentinel2` runs as usual: the pipeline says the
+options are ignored.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from engine.errors import InvalidInput
 from engine.io.tile_reader import open_raster
 from engine.models.card import Sentinel2Settings
 from engine.models.loader import LoadedModel
-from engine.pipeline import Plan, PredictResult, run_predict
+from engine.planning import ExtrasFactory, Plan
 from engine.progress import Reporter
 from engine.settings import PredictSettings
 from engine.utt_inputs import (
@@ -120,16 +122,18 @@ def _year(run: PredictSettings, acquisition: Acquisition | None, say: Callable[.
     return run.year
 
 
-def run_utt_predict(settings: PredictSettings, reporter: Reporter) -> PredictResult:
-    """`predict` with a Sentinel-2 source: U-T&T models get their series, U-Nets ignore it.
+def sentinel2_extras(settings: PredictSettings) -> ExtrasFactory:
+    """The pipeline's extras factory for a model that takes a Sentinel-2 series.
+
+    Opens the source named by `settings.sentinel2` (nothing is fetched yet, so a wrong name
+    fails before the model loads); the factory loads the series once the tiles are planned.
 
     Args:
         settings: Run settings; `settings.sentinel2` names the source (`stac`, `catalog:PATH`,
             ...), `settings.year` the series' year.
-        reporter: Progress, log and cancellation.
 
     Returns:
-        The pipeline's result; its stats carry a `sentinel2` entry for U-T&T runs.
+        A factory whose provider adds a `sentinel2` entry to the run's stats.
 
     Raises:
         InvalidInput: Unknown source, a FLAIR dataset folder as source, no year or acquisition
@@ -139,7 +143,10 @@ def run_utt_predict(settings: PredictSettings, reporter: Reporter) -> PredictRes
     from engine.sentinel2 import open_source
 
     if not settings.sentinel2:
-        raise InvalidInput("--sentinel2 is empty; give stac, planetary-computer or catalog:PATH")
+        raise InvalidInput(
+            "this model takes a Sentinel-2 time series: add --sentinel2 (stac, "
+            "planetary-computer or catalog:PATH) and --year"
+        )
     source = open_source(settings.sentinel2)
 
     def factory(plan: Plan, loaded: LoadedModel, rep: Reporter) -> Sentinel2Inputs:
@@ -153,7 +160,7 @@ def run_utt_predict(settings: PredictSettings, reporter: Reporter) -> PredictRes
         tiles = list(plan.tiling)
         encoder = None
         acquisition = None
-        if getattr(loaded.network, "uses_metadata", False):
+        if loaded.uses_metadata:
             with open_raster(settings.input) as src:
                 tags = src.tags()
             acquisition = resolve_acquisition(settings, tags, rep.log)
@@ -184,4 +191,4 @@ def run_utt_predict(settings: PredictSettings, reporter: Reporter) -> PredictRes
         info = {"source": settings.sentinel2, "year": year}
         return Sentinel2Inputs(cube, plan.work, s2, encoder, settings.strict, rep, info)
 
-    return run_predict(settings, reporter, factory)
+    return factory

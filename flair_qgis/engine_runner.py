@@ -25,14 +25,16 @@ from .engine_locator import engine_environment, neutral_cwd, subprocess_flags
 # Share of the progress bar each engine phase fills; unknown phases use the whole bar.
 PHASE_RANGES: dict[str, tuple[float, float]] = {
     "sentinel2": (0.0, 30.0),
-    "inference": (30.0, 95.0),
-    "finishing": (95.0, 100.0),
+    "inference": (30.0, 92.0),
+    "overviews": (92.0, 96.0),
+    "polygons": (96.0, 100.0),
 }
 # What the toolbox's progress text says during each phase; other phases show their name.
 PHASE_TEXTS: dict[str, str] = {
     "sentinel2": "Loading Sentinel-2 time series\u2026",
     "inference": "Running the model on the tiles\u2026",
-    "finishing": "Writing the land-cover map\u2026",
+    "overviews": "Writing the land-cover map and its overviews\u2026",
+    "polygons": "Building polygons\u2026",
 }
 TERMINATE_GRACE_S = 10.0
 _EOF = object()

@@ -3,7 +3,8 @@
 
 The zip holds one folder, `flair_qgis/`: the plugin code, `metadata.txt` and `LICENSE` from the
 repository root (their single source), `resources/`, and `engine_src/` (the engine package with
-`pyproject.toml`) that "Install or repair the FLAIR engine" pip-installs. Stdlib only.
+`pyproject.toml` and the pinned `requirements/engine.txt`) that "Install or repair the FLAIR
+engine" pip-installs. Stdlib only.
 
     python3 scripts/build_plugin_zip.py [--out-dir dist]
 """
@@ -47,6 +48,7 @@ def plugin_entries(root: Path = ROOT) -> Iterator[tuple[str, Path | str]]:
         yield f"{PLUGIN}/resources/{path.relative_to(root / 'resources').as_posix()}", path
     src = f"{PLUGIN}/engine_src"
     yield f"{src}/pyproject.toml", root / "pyproject.toml"
+    yield f"{src}/requirements/engine.txt", root / "requirements" / "engine.txt"
     yield f"{src}/LICENSE", root / "LICENSE"
     readme = root / "README.md"
     yield f"{src}/README.md", readme if readme.exists() else README_STUB

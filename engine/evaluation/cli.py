@@ -11,7 +11,6 @@ returns `{"outputs": {...}, "stats": {...}}`, which the engine CLI emits as its 
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,6 @@ from engine.evaluation.metrics import Metrics, compute_metrics
 from engine.evaluation.nomenclature import NOMENCLATURE_NAMES, Nomenclature, nomenclatures_for
 from engine.evaluation.report import headline, summary_stats, write_report
 from engine.progress import Reporter
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_WORST = 20
 
@@ -39,37 +36,66 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     rasters = p.add_argument_group("prediction against reference")
     rasters.add_argument("--prediction", type=Path, help="map of FLAIR codes 1..19 (0 = no data)")
-    rasters.add_argument("--reference", type=Path,
-                         help="reference labels in FLAIR codes; any grid (nearest resampling)")
+    rasters.add_argument(
+        "--reference",
+        type=Path,
+        help="reference labels in FLAIR codes; any grid (nearest resampling)",
+    )
     rasters.add_argument("--mask", type=Path, help="polygon layer limiting the evaluated area")
-    rasters.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_PX,
-                         help=f"block side in pixels (default {DEFAULT_BLOCK_PX})")
+    rasters.add_argument(
+        "--block-size",
+        type=int,
+        default=DEFAULT_BLOCK_PX,
+        help=f"block side in pixels (default {DEFAULT_BLOCK_PX})",
+    )
     data = p.add_argument_group("model on a FLAIR dataset")
     data.add_argument("--data", type=Path, help="FLAIR #1/#2 or FLAIR-HUB dataset folder")
     data.add_argument("--model", help="registry model name or checkpoint path")
     data.add_argument("--card", type=Path, help="model card JSON for a checkpoint path")
-    data.add_argument("--download", "--allow-download", dest="allow_download", action="store_true",
-                      help="let a registry model's weights be downloaded if not cached")
-    data.add_argument("--sentinel2",
-                      help="Sentinel-2 for U-T&T models: flair:PATH (FLAIR #2 sen folder)")
+    data.add_argument(
+        "--download",
+        "--allow-download",
+        dest="allow_download",
+        action="store_true",
+        help="let a registry model's weights be downloaded if not cached",
+    )
+    data.add_argument(
+        "--sentinel2", help="Sentinel-2 for U-T&T models: flair:PATH (FLAIR #2 sen folder)"
+    )
     data.add_argument("--domains", help="comma-separated domains to keep, e.g. D022,D026")
     data.add_argument("--limit", type=int, help="evaluate only the first N patches")
     data.add_argument("--batch-size", type=int, default=4, help="patches per batch (default 4)")
     data.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     data.add_argument("--threads", type=int, help="CPU threads for torch")
-    data.add_argument("--label-encoding", choices=("auto", "flair", "cosia"), default="auto",
-                      help="label values: FLAIR codes 1..19, or FLAIR-HUB's 0-based COSIA order "
-                      "(auto: COSIA for FLAIR-HUB label files)")
-    data.add_argument("--worst", type=int, default=DEFAULT_WORST,
-                      help=f"list the N worst patches by mIoU (default {DEFAULT_WORST}; 0: none)")
+    data.add_argument(
+        "--label-encoding",
+        choices=("auto", "flair", "cosia"),
+        default="auto",
+        help="label values: FLAIR codes 1..19, or FLAIR-HUB's 0-based COSIA order "
+        "(auto: COSIA for FLAIR-HUB label files)",
+    )
+    data.add_argument(
+        "--worst",
+        type=int,
+        default=DEFAULT_WORST,
+        help=f"list the N worst patches by mIoU (default {DEFAULT_WORST}; 0: none)",
+    )
     p.add_argument("--report", type=Path, required=True, help="report folder (created)")
-    p.add_argument("--nomenclature", choices=("auto", *NOMENCLATURE_NAMES), default="auto",
-                   help="primary nomenclature: flair19 (19 codes), baseline13 (codes > 12 as "
-                   "'other', mIoU over 12), model (the model's active classes); auto: model with "
-                   "--data, flair19 otherwise. The others applicable are reported too.")
+    p.add_argument(
+        "--nomenclature",
+        choices=("auto", *NOMENCLATURE_NAMES),
+        default="auto",
+        help="primary nomenclature: flair19 (19 codes), baseline13 (codes > 12 as "
+        "'other', mIoU over 12), model (the model's active classes); auto: model with "
+        "--data, flair19 otherwise. The others applicable are reported too.",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--progress", choices=("bar", "json", "none"), default=None,
-                   help="progress display: bar on a terminal (default there), json lines, none")
+    p.add_argument(
+        "--progress",
+        choices=("bar", "json", "none"),
+        default=None,
+        help="progress display: bar on a terminal (default there), json lines, none",
+    )
     p.add_argument("--debug", action="store_true", help="show the traceback of errors")
     p.set_defaults(func=run)
     return p
@@ -105,8 +131,9 @@ def run_rasters(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     result = compare_rasters(args.prediction, args.reference, args.mask, reporter, args.block_size)
     nomenclatures = nomenclatures_for(args.nomenclature, None)
     all_metrics = _metrics(result.confusion.counts, nomenclatures)
-    outputs = write_report(args.report, all_metrics, result.confusion, result.context,
-                           plots=not args.no_plots)
+    outputs = write_report(
+        args.report, all_metrics, result.confusion, result.context, plots=not args.no_plots
+    )
     outputs["report"] = str(args.report)
     stats = summary_stats(all_metrics[0], result.confusion)
     reporter.log(headline(all_metrics[0]))

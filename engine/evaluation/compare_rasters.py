@@ -9,19 +9,19 @@ the block size, whatever the raster size.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.area import area_from_polygons
 from engine.classes import NODATA_CODE
-from engine.errors import InputNotFound, InvalidInput
+from engine.errors import InvalidInput
 from engine.evaluation.confusion import ConfusionMatrix
+from engine.grid import Grid
+from engine.io.tile_reader import open_raster
 from engine.progress import Reporter
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_BLOCK_PX = 1024
 
@@ -34,57 +34,22 @@ class ComparisonResult:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-def iter_windows(width: int, height: int, block_px: int) -> Iterator[Any]:
-    """Row-major square windows of `block_px` covering a `width` x `height` grid."""
-    from rasterio.windows import Window
-
-    for row_off in range(0, height, block_px):
-        for col_off in range(0, width, block_px):
-            yield Window(
-                col_off, row_off, min(block_px, width - col_off), min(block_px, height - row_off)
-            )
-
-
-def count_windows(width: int, height: int, block_px: int) -> int:
-    """Number of windows `iter_windows` yields: ceil(w / b) * ceil(h / b)."""
-    return -(-width // block_px) * -(-height // block_px)
-
-
-def _open(path: Path, role: str):
-    import rasterio
-
-    path = Path(path)
-    if not path.exists():
-        raise InputNotFound(f"{role} raster {path} does not exist")
-    try:
-        return rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InvalidInput(f"{role} raster {path} cannot be read by GDAL: {exc}") from exc
-
-
 def _nodata(ds: Any) -> int:
     value = ds.nodata
     return NODATA_CODE if value is None else int(value)
 
 
-def _same_grid(a: Any, b: Any) -> bool:
-    return (
-        a.crs == b.crs
-        and a.width == b.width
-        and a.height == b.height
-        and a.transform.almost_equals(b.transform)
-    )
-
-
-def _aligned_reference(stack: ExitStack, pred: Any, ref: Any, ref_nodata: int) -> Any:
+def _aligned_reference(
+    stack: ExitStack, pred: Any, ref: Any, ref_nodata: int, say: Callable[..., None]
+) -> Any:
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
-    if _same_grid(pred, ref):
+    if Grid.of(pred).same_as(Grid.of(ref)):
         return ref
     if pred.crs is None or ref.crs is None:
         if (pred.width, pred.height) == (ref.width, ref.height):
-            logger.warning("a raster has no CRS; assuming both share the same grid")
+            say("a raster has no CRS; assuming both share the same grid", "WARNING")
             return ref
         raise InvalidInput(
             "the prediction or the reference has no CRS and their sizes differ, so they cannot "
@@ -104,26 +69,6 @@ def _aligned_reference(stack: ExitStack, pred: Any, ref: Any, ref_nodata: int) -
     )
 
 
-def load_mask_geometries(mask_path: Path, crs: Any) -> list[Any]:
-    """Polygons of a vector file, reprojected to `crs`."""
-    import geopandas as gpd
-
-    mask_path = Path(mask_path)
-    if not mask_path.exists():
-        raise InputNotFound(f"mask {mask_path} does not exist")
-    try:
-        frame = gpd.read_file(mask_path)
-    except Exception as exc:  # pyogrio raises its own DataSourceError hierarchy
-        raise InvalidInput(f"mask {mask_path} cannot be read as a vector layer: {exc}") from exc
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
-    frame = frame[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
-    if frame.empty:
-        raise InvalidInput(f"mask {mask_path} has no polygons; give a polygon layer")
-    if frame.crs is None:
-        raise InvalidInput(f"mask {mask_path} has no CRS; save it with one (e.g. EPSG:2154)")
-    return list(frame.to_crs(crs).geometry)
-
-
 def compare_rasters(
     prediction: Path,
     reference: Path,
@@ -140,36 +85,29 @@ def compare_rasters(
         reporter: progress (one unit per block) and cancellation.
         block_px: block side in pixels; memory is a few arrays of this size.
     """
-    from rasterio import features, windows
-
     reporter = reporter or Reporter()
     cm = ConfusionMatrix()
     with ExitStack() as stack:
-        pred = stack.enter_context(_open(prediction, "prediction"))
-        ref = stack.enter_context(_open(reference, "reference"))
+        pred = stack.enter_context(open_raster(prediction))
+        ref = stack.enter_context(open_raster(reference))
         pred_nodata, ref_nodata = _nodata(pred), _nodata(ref)
-        aligned = _aligned_reference(stack, pred, ref, ref_nodata)
-        geoms = load_mask_geometries(mask, pred.crs) if mask is not None else None
-        if geoms is not None and pred.crs is None:
-            raise InvalidInput("the prediction has no CRS, so a mask cannot be placed on it")
-        total = count_windows(pred.width, pred.height, block_px)
+        aligned = _aligned_reference(stack, pred, ref, ref_nodata, reporter.log)
+        grid = Grid.of(pred)
+        area = None
+        if mask is not None:
+            if pred.crs is None:
+                raise InvalidInput("the prediction has no CRS, so a mask cannot be placed on it")
+            area = area_from_polygons(grid, mask)
         reporter.log(
             f"comparing {prediction} with {reference} on a {pred.width} x {pred.height} grid "
             f"({'same grid' if aligned is ref else 'reference resampled, nearest'})"
         )
-        reporter.start("evaluation", total, unit="blocks")
-        for window in iter_windows(pred.width, pred.height, block_px):
+        reporter.start("evaluation", grid.num_blocks(block_px), unit="blocks")
+        for window in grid.blocks(block_px):
             reporter.check_cancelled()
             p = pred.read(1, window=window)
             r = aligned.read(1, window=window)
-            valid = None
-            if geoms is not None:
-                valid = features.geometry_mask(
-                    geoms,
-                    out_shape=p.shape,
-                    transform=windows.transform(window, pred.transform),
-                    invert=True,
-                )
+            valid = area.polygon_mask(grid, window) if area is not None else None
             cm.update(r, p, valid, reference_nodata=ref_nodata, prediction_nodata=pred_nodata)
             reporter.advance(1)
         context = {

@@ -7,7 +7,6 @@ model's 0.2 m grid, so they are read as they are, with no tiling.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +21,6 @@ from engine.evaluation.metrics import scores_from_matrix
 from engine.evaluation.nomenclature import Nomenclature
 from engine.evaluation.report import PatchScore
 from engine.progress import Reporter
-
-logger = logging.getLogger(__name__)
 
 ExtrasFn = Callable[[Sequence[FlairPatch]], "dict[str, Any] | None"]
 

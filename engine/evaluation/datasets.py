@@ -16,20 +16,18 @@ Layouts recognised (any depth under the folder given, mixed layouts allowed):
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import InputNotFound, InvalidInput
+from engine.io.bands import CHANNEL_ORDER
+from engine.progress import LoggingReporter
 
-logger = logging.getLogger(__name__)
-
-FLAIR_CHANNELS = ("R", "G", "B", "NIR", "E")
-RGBI_CHANNELS = ("R", "G", "B", "NIR")
+HUB_CHANNELS = CHANNEL_ORDER[:4]  # FLAIR-HUB aerial patches: R, G, B, NIR, no elevation
 
 # FLAIR-HUB AERIAL_LABEL-COSIA values (0-based, from the dataset's config_supervision.yaml)
 # to FLAIR codes: 0 building, 1 greenhouse, 2 swimming pool, 3 impervious, 4 pervious,
@@ -53,7 +51,7 @@ class FlairPatch:
     image: Path
     label: Path
     label_encoding: str = "flair"  # "flair": codes 1..19; "cosia": FLAIR-HUB 0..18
-    channels: tuple[str, ...] = FLAIR_CHANNELS
+    channels: tuple[str, ...] = CHANNEL_ORDER
 
     def band_indexes(self, wanted: Sequence[str]) -> list[int]:
         """1-based band numbers of the `wanted` channels in this patch's image."""
@@ -132,6 +130,7 @@ def discover_patches(
     domains: Sequence[str] | None = None,
     limit: int | None = None,
     label_encoding: str | None = None,
+    say: Callable[..., None] | None = None,
 ) -> list[FlairPatch]:
     """Image/label pairs under `root`, sorted by domain, zone and id.
 
@@ -141,7 +140,10 @@ def discover_patches(
         limit: keep the first `limit` patches after sorting and filtering.
         label_encoding: force "flair" or "cosia"; by default FLAIR-HUB label files are "cosia"
             and every other label file "flair".
+        say: where warnings for the user go, `say(message, level)` (`Reporter.log`); by
+            default `logging`.
     """
+    say = say or LoggingReporter().log
     root = Path(root)
     if not root.is_dir():
         raise InputNotFound(f"dataset folder {root} does not exist or is not a folder")
@@ -178,12 +180,12 @@ def discover_patches(
                 image=image,
                 label=label,
                 label_encoding=encoding,
-                channels=RGBI_CHANNELS if hub else FLAIR_CHANNELS,
+                channels=HUB_CHANNELS if hub else CHANNEL_ORDER,
             )
         )
     if unlabelled:
-        logger.warning(
-            "%d image patches under %s have no label file and are skipped", unlabelled, root
+        say(
+            f"{unlabelled} image patches under {root} have no label file and are skipped", "WARNING"
         )
     if not patches:
         raise InvalidInput(

@@ -1,20 +1,19 @@
 """The report folder: metrics.json, per_class.csv, confusion matrices as CSV, and plots.
 
-Files are written under a temporary folder inside the report folder and moved into place at
-the end, so an interrupted run never leaves a half-written file under a final name.
+The report is a set of files in a folder that may hold other things: each file is claimed
+and written under a hidden temporary name beside it, and all are renamed together at the end
+(`engine.io.destination.Destinations`), so an interrupted run never leaves a half-written file
+under a final name. A new report replaces the files of an earlier one of the same names.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import logging
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,7 @@ from engine.errors import OutputError
 from engine.evaluation.confusion import ConfusionMatrix
 from engine.evaluation.metrics import Metrics, nan_to_none
 from engine.evaluation.plots import plot_confusion, plot_iou_bars
-
-logger = logging.getLogger(__name__)
+from engine.io.destination import Destinations
 
 METRICS_JSON = "metrics.json"
 PER_CLASS_CSV = "per_class.csv"
@@ -126,6 +124,39 @@ def summary_stats(primary: Metrics, confusion: ConfusionMatrix) -> dict[str, Any
     }
 
 
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(json.dumps(doc, indent=1, default=str))
+
+
+def _metrics_doc(
+    all_metrics: Sequence[Metrics],
+    confusion: ConfusionMatrix,
+    context: dict[str, Any] | None,
+    worst_patches: Sequence[PatchScore],
+) -> dict[str, Any]:
+    primary = all_metrics[0]
+    doc = {
+        **summary_stats(primary, confusion),
+        "primary_nomenclature": primary.nomenclature.name,
+        "primary_description": primary.nomenclature.description,
+        "excluded_px": confusion.excluded.as_dict(),
+        "context": context or {},
+        "nomenclatures": {m.nomenclature.name: m.to_dict() for m in all_metrics},
+        "confusion_matrix_codes": confusion.for_codes().tolist(),
+    }
+    if worst_patches:
+        doc["worst_patches"] = [
+            {
+                "patch_id": p.patch_id,
+                "domain": p.domain,
+                "miou": nan_to_none(p.miou),
+                "pixel_accuracy": nan_to_none(p.pixel_accuracy),
+            }
+            for p in worst_patches
+        ]
+    return doc
+
+
 def write_report(
     out_dir: Path,
     all_metrics: Sequence[Metrics],
@@ -142,59 +173,40 @@ def write_report(
     if not all_metrics:
         raise ValueError("write_report needs at least one Metrics")
     out_dir = Path(out_dir)
+    primary = all_metrics[0]
+    doc = _metrics_doc(all_metrics, confusion, context, worst_patches)
+    # role -> (file name, writer of that file); metrics.json first: claimed first, renamed last
+    files: dict[str, tuple[str, Callable[[Path], object]]] = {
+        "metrics": (METRICS_JSON, partial(_write_json, doc=doc)),
+        "per_class": (PER_CLASS_CSV, partial(_write_per_class, all_metrics=all_metrics)),
+        "confusion_matrix": (CONFUSION_CSV, partial(_write_confusion, metrics=primary)),
+    }
+    for m in all_metrics[1:]:
+        files[f"confusion_matrix_{m.nomenclature.name}"] = (
+            f"confusion_matrix_{m.nomenclature.name}.csv",
+            partial(_write_confusion, metrics=m),
+        )
+    if worst_patches:
+        files["worst_patches"] = (WORST_PATCHES_CSV, partial(_write_worst, patches=worst_patches))
+    if plots:
+        files["confusion_png"] = (CONFUSION_PNG, partial(plot_confusion, primary))
+        files["iou_png"] = (IOU_PNG, partial(plot_iou_bars, primary))
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     except OSError as exc:
         raise OutputError(f"cannot create the report folder {out_dir}: {exc}") from exc
-    primary = all_metrics[0]
-    files: dict[str, str] = {}
-    try:
-        doc = {
-            **summary_stats(primary, confusion),
-            "primary_nomenclature": primary.nomenclature.name,
-            "primary_description": primary.nomenclature.description,
-            "excluded_px": confusion.excluded.as_dict(),
-            "context": context or {},
-            "nomenclatures": {m.nomenclature.name: m.to_dict() for m in all_metrics},
-            "confusion_matrix_codes": confusion.for_codes().tolist(),
+    with Destinations(overwrite=True) as destinations:
+        temps = {
+            role: destinations.claim(out_dir / name, "report file")
+            for role, (name, _) in files.items()
         }
-        if worst_patches:
-            doc["worst_patches"] = [
-                {
-                    "patch_id": p.patch_id,
-                    "domain": p.domain,
-                    "miou": nan_to_none(p.miou),
-                    "pixel_accuracy": nan_to_none(p.pixel_accuracy),
-                }
-                for p in worst_patches
-            ]
-        (tmp / METRICS_JSON).write_text(json.dumps(doc, indent=1, default=str))
-        files["metrics"] = METRICS_JSON
-        _write_per_class(tmp / PER_CLASS_CSV, all_metrics)
-        files["per_class"] = PER_CLASS_CSV
-        _write_confusion(tmp / CONFUSION_CSV, primary)
-        files["confusion_matrix"] = CONFUSION_CSV
-        for m in all_metrics[1:]:
-            name = f"confusion_matrix_{m.nomenclature.name}.csv"
-            _write_confusion(tmp / name, m)
-            files[f"confusion_matrix_{m.nomenclature.name}"] = name
-        if worst_patches:
-            _write_worst(tmp / WORST_PATCHES_CSV, worst_patches)
-            files["worst_patches"] = WORST_PATCHES_CSV
-        if plots:
-            plot_confusion(primary, tmp / CONFUSION_PNG)
-            files["confusion_png"] = CONFUSION_PNG
-            plot_iou_bars(primary, tmp / IOU_PNG)
-            files["iou_png"] = IOU_PNG
-        for name in files.values():
-            os.replace(tmp / name, out_dir / name)
-    except OSError as exc:
-        raise OutputError(f"cannot write the report into {out_dir}: {exc}") from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("report written to %s", out_dir)
-    return {role: str(out_dir / name) for role, name in files.items()}
+        try:
+            for role, (_, write) in files.items():
+                write(temps[role])
+            destinations.commit()
+        except OSError as exc:
+            raise OutputError(f"cannot write the report into {out_dir}: {exc}") from exc
+    return {role: str(out_dir / name) for role, (name, _) in files.items()}
 
 
 def headline(m: Metrics) -> str:
@@ -203,5 +215,7 @@ def headline(m: Metrics) -> str:
     def pct(v: float) -> str:
         return "n/a" if math.isnan(v) else f"{100 * v:.2f}"
 
-    return (f"{m.nomenclature.name}: mIoU {pct(m.miou)}, OA {pct(m.overall_accuracy)}, "
-            f"mean F1 {pct(m.mean_f1)} over {m.total_px} pixels")
+    return (
+        f"{m.nomenclature.name}: mIoU {pct(m.miou)}, OA {pct(m.overall_accuracy)}, "
+        f"mean F1 {pct(m.mean_f1)} over {m.total_px} pixels"
+    )

@@ -10,28 +10,30 @@ in `predict`.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from engine.errors import InvalidInput
 from engine.evaluation.dataset_run import ExtrasFn
 from engine.evaluation.datasets import FlairPatch
-from engine.models.card import ModelCard, Sentinel2Settings
-from engine.utt_inputs import stack_series
+from engine.models.architectures import ExtraInputs
+from engine.models.card import ModelCard
+from engine.sentinel2.settings import FLAIR2
+from engine.utt_inputs import LOGGED_TILES, stack_series
 
-logger = logging.getLogger(__name__)
 
-
-def flair_sentinel2_extras(spec: str, card: ModelCard, uses_metadata: bool) -> ExtrasFn:
+def flair_sentinel2_extras(
+    spec: str, card: ModelCard, uses_metadata: bool, say: Callable[..., None]
+) -> ExtrasFn:
     """The per-batch extras function for `--sentinel2 flair:PATH`.
 
     Args:
         spec: the `--sentinel2` value; only `flair:PATH` serves FLAIR patches by name.
         card: the U-T&T model's card (its Sentinel-2 settings).
         uses_metadata: whether the network needs the aerial metadata vector.
+        say: where patches without a usable date are said, `say(message, level)`
+            (`Reporter.log`): the first `LOGGED_TILES` by name, as `predict` says its tiles.
     """
     from engine.models.utt.metadata import metadata_from_flair_entry
     from engine.sentinel2.prepare import prepare_superpatch
@@ -43,25 +45,28 @@ def flair_sentinel2_extras(spec: str, card: ModelCard, uses_metadata: bool) -> E
             "Sentinel-2 files; give flair:PATH (the folder with SEN2_sp_*_data.npy and "
             "flair-2_centroids_sp_to_patch.json)"
         )
-    settings = card.sentinel2 or Sentinel2Settings()
+    settings = card.sentinel2 or FLAIR2
     source = open_source(spec, superpatch_px=settings.superpatch_px)
     skipped = [0]
 
-    def extras(patches: Sequence[FlairPatch]) -> dict[str, Any]:
+    def extras(patches: Sequence[FlairPatch]) -> ExtraInputs:
         series = []
         for patch in patches:
             prepared = prepare_superpatch(source.superpatch_for_patch(patch.image.name), settings)
             if prepared is None:
                 skipped[0] += 1
-                logger.info(
-                    "%s: no Sentinel-2 date passes the cloud/snow filter; aerial only",
-                    patch.patch_id,
-                )
+                if skipped[0] <= LOGGED_TILES:
+                    more = " (further patches not named)" if skipped[0] == LOGGED_TILES else ""
+                    say(
+                        f"patch {patch.patch_id}: no Sentinel-2 date passes the cloud/snow "
+                        f"filter; aerial branch alone{more}",
+                        "WARNING",
+                    )
             series.append(prepared)
         s2, dates = stack_series(series, len(settings.bands), settings.superpatch_px)
-        out: dict[str, Any] = {"s2": s2, "dates": dates, "metadata": None}
+        metadata = None
         if uses_metadata:
-            out["metadata"] = np.stack(
+            metadata = np.stack(
                 [
                     metadata_from_flair_entry(
                         source.patch_metadata(p.image.name), years=settings.metadata_years
@@ -69,6 +74,6 @@ def flair_sentinel2_extras(spec: str, card: ModelCard, uses_metadata: bool) -> E
                     for p in patches
                 ]
             )
-        return out
+        return ExtraInputs(s2=s2, dates=dates, metadata=metadata)
 
     return extras

@@ -13,7 +13,10 @@ from pathlib import Path
 from rasterio.enums import ColorInterp
 
 from engine.errors import InvalidInput
+from engine.failures import file_name, is_gdal_path, user_path
 
+# The model channels every FLAIR model draws from, in FLAIR's RGBIE order: the one home of this
+# tuple (model cards, the U-T&T card, dataset patches and the default band rule use it).
 CHANNEL_ORDER = ("R", "G", "B", "NIR", "E")
 CHANNEL_LABELS = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared", "E": "elevation"}
 
@@ -32,7 +35,7 @@ class BandMapping:
     """The band of every model channel, in the model's channel order."""
 
     sources: tuple[BandSource, ...]
-    elevation_path: Path | None = None
+    elevation_path: Path | str | None = None  # a str for GDAL paths (/vsizip/..., URLs)
 
     @property
     def ortho_bands(self) -> tuple[int, ...]:
@@ -41,19 +44,21 @@ class BandMapping:
     def describe(self) -> str:
         parts = []
         for s in self.sources:
-            where = f"{self.elevation_path.name} band" if s.external else "band"
+            where = f"{file_name(self.elevation_path or '')} band" if s.external else "band"
             parts.append(f"{s.channel}={where} {s.band}")
         return ", ".join(parts)
 
 
-def parse_elevation(spec: str | None) -> tuple[Path, int] | None:
-    """`DSM.tif` or `DSM.tif:2` -> (path, band)."""
+def parse_elevation(spec: str | None) -> tuple[Path | str, int] | None:
+    """`DSM.tif` or `DSM.tif:2` -> (path, band); GDAL paths (`/vsizip//x.zip/dsm.tif:2`,
+    URLs) stay strings, local ones are `~`-expanded."""
     if not spec:
         return None
     path, _, band = spec.rpartition(":")
-    if path and band.isdigit() and not Path(spec).exists():
-        return Path(path), int(band)
-    return Path(spec), 1
+    whole_exists = not is_gdal_path(spec) and Path(spec).expanduser().exists()
+    if path and band.isdigit() and not whole_exists:
+        return user_path(path), int(band)
+    return user_path(spec), 1
 
 
 def default_channel_bands(colorinterp: tuple[ColorInterp, ...]) -> dict[str, int]:
@@ -80,7 +85,7 @@ def resolve_bands(
     band_count: int,
     colorinterp: tuple[ColorInterp, ...],
     bands_option: str | None,
-    elevation: tuple[Path, int] | None,
+    elevation: tuple[Path | str, int] | None,
     model_name: str,
 ) -> BandMapping:
     """Map each of the model's `channels` to a band, or say exactly which ones are missing."""
@@ -91,6 +96,16 @@ def resolve_bands(
             raise InvalidInput(
                 f"--bands {bands_option!r} must be band numbers like 1,2,3,4"
             ) from None
+        external_e = elevation is not None and "E" in channels
+        room = len(channels) - (1 if external_e else 0)
+        if len(numbers) > room:
+            names = ",".join(c for c in channels if not (external_e and c == "E"))
+            also = " (E comes from --elevation)" if external_e else ""
+            raise InvalidInput(
+                f"--bands {bands_option!r} gives {len(numbers)} band numbers but model "
+                f"{model_name} takes {room} from the orthophoto{also}: give {room}, "
+                f"one for each of {names}"
+            )
         given = dict(zip(CHANNEL_ORDER, numbers, strict=False))
         for channel, band in given.items():
             if not 1 <= band <= band_count:

@@ -16,8 +16,9 @@ from typing import Any
 
 from engine.classes import CODES
 from engine.errors import ModelError
+from engine.io.bands import CHANNEL_ORDER
+from engine.sentinel2.settings import Sentinel2Settings
 
-CHANNEL_NAMES = ("R", "G", "B", "NIR", "E")
 ARCHITECTURES = ("unet", "utt")
 
 
@@ -62,35 +63,6 @@ class WeightsSource:
 
 
 @dataclass(frozen=True)
-class Sentinel2Settings:
-    """U-T&T's Sentinel-2 input: bands, super-patch, date filter and temporal averaging."""
-
-    bands: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
-    superpatch_px: int = 40
-    res_m: float = 10.0
-    cloud_threshold: int = 60
-    snow_threshold: int = 60
-    cover_threshold: float = 0.5
-    monthly_average: bool = True
-    reference_date: str = "05-15"
-    reference_year: int = 2021
-    use_metadata: bool = True
-    metadata_years: tuple[int, ...] = (2018, 2019, 2020, 2021)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Sentinel2Settings:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(d) - known
-        if unknown:
-            raise ModelError(f"unknown Sentinel-2 card fields: {sorted(unknown)}")
-        values = dict(d)
-        for key in ("bands", "metadata_years"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
-
-
-@dataclass(frozen=True)
 class ModelCard:
     """Everything the engine must know to run a checkpoint and to interpret its logits."""
 
@@ -116,11 +88,11 @@ class ModelCard:
                 f"model {self.name}: architecture {self.architecture!r} "
                 f"is not one of {ARCHITECTURES}"
             )
-        bad = [c for c in self.channels if c not in CHANNEL_NAMES]
+        bad = [c for c in self.channels if c not in CHANNEL_ORDER]
         if bad or not self.channels or len(set(self.channels)) != len(self.channels):
             raise ModelError(
                 f"model {self.name}: channels {list(self.channels)} must be distinct names "
-                f"among {list(CHANNEL_NAMES)}"
+                f"among {list(CHANNEL_ORDER)}"
             )
         if len(self.normalization.mean) not in (0, len(self.channels)) or len(
             self.normalization.std

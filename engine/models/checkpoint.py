@@ -2,12 +2,14 @@
 
 Handles plain state dicts (FLAIR-INC `*_weights.pth`, smp's own), Lightning `.ckpt` files
 (`state_dict` inside, `criterion.*` loss buffers ignored) and refuses, with one message, files
-that are missing, truncated or not torch files at all.
+that are missing, truncated or not torch files at all, and files holding Python objects other
+than tensors (the safe unpickler never runs them).
 """
 
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import torch
 
 from engine.errors import InputNotFound, ModelError
+from engine.failures import read_failure
 
 IGNORED_PREFIXES = ("criterion.",)
 KNOWN_WRAPPER_PREFIXES = ("model.seg_model.", "seg_model.", "model.", "module.", "net.")
@@ -33,20 +36,26 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"checkpoint {path} is empty (an interrupted download?); fetch it again")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = _refused_global(exc)
+        if refused is not None:
+            raise ModelError(
+                f"checkpoint {path} holds objects other than tensors ({refused}) and was "
+                "refused for safety: nothing in it was run. If you trust its source, save its "
+                "tensors alone (torch.save(state_dict, 'weights.pth')) and give that file"
+            ) from None
+        raise _unreadable(path, exc) from exc
     except (
-        pickle.UnpicklingError,
         EOFError,
         RuntimeError,
         zipfile.BadZipFile,
         ValueError,
         IndexError,
         KeyError,
-    ) as exc:  # noqa: E501 torch raises any of these on foreign bytes
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(
-            f"{path} is not a readable torch checkpoint (truncated or another kind of file: "
-            f"{first[:160]}); download it again or check the path"
-        ) from exc
+    ) as exc:  # torch raises any of these on foreign bytes
+        raise _unreadable(path, exc) from exc
+    except OSError as exc:
+        raise read_failure(exc, path) from exc
     if isinstance(payload, Mapping) and isinstance(payload.get("state_dict"), Mapping):
         payload = payload["state_dict"]
     if not isinstance(payload, Mapping):
@@ -59,6 +68,26 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if not state:
         raise ModelError(f"{path} holds no network tensors")
     return state
+
+
+def _refused_global(exc: pickle.UnpicklingError) -> str | None:
+    """The global the safe unpickler refused (`io.open`, `argparse.Namespace`), or None when
+    the error is not such a refusal."""
+    found = re.search(
+        r"Unsupported global: GLOBAL ([\w.]+)|([\w.]+) was not an allowed global", str(exc)
+    )
+    return (found.group(1) or found.group(2)) if found else None
+
+
+def _unreadable(path: Path, exc: BaseException) -> ModelError:
+    text = str(exc).strip()
+    inner = re.search(r"WeightsUnpickler error:\s*(.+)", text)  # torch's real reason
+    first = inner.group(1).strip() if inner else (text.splitlines()[0] if text else "")
+    return ModelError(
+        f"{path} is not a readable torch checkpoint (truncated or another kind of file: "
+        f"{(first or type(exc).__name__)[:160]}); nothing in it was run; download it again or "
+        "check the path"
+    )
 
 
 def strip_wrapper_prefix(state: Mapping[str, torch.Tensor], anchor: str) -> dict[str, torch.Tensor]:
@@ -80,3 +109,43 @@ def strip_wrapper_prefix(state: Mapping[str, torch.Tensor], anchor: str) -> dict
         f"the checkpoint has no {anchor!r} tensor under any known prefix; it is not a network "
         "of the expected architecture"
     )
+
+
+_LISTED_KEYS = 6  # keys named in a mismatch message before "and N more"
+
+
+def _listed(items: list[str]) -> str:
+    shown = ", ".join(items[:_LISTED_KEYS])
+    extra = len(items) - _LISTED_KEYS
+    return shown + (f" and {extra} more" if extra > 0 else "")
+
+
+def describe_state_mismatch(
+    expected: Mapping[str, torch.Tensor], found: Mapping[str, object]
+) -> str:
+    """How a checkpoint's tensors (`found`) differ from a network's own (`expected`).
+
+    Returns:
+        "" when every key is there with its shape; otherwise one line for an error message:
+        the missing keys, the unexpected keys and the shape mismatches (or entries that are not
+        tensors), each counted with the first few named.
+    """
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    wrong = []
+    for key, ref in expected.items():
+        if key not in found:
+            continue
+        value = found[key]
+        if not isinstance(value, torch.Tensor):
+            wrong.append(f"{key} is a {type(value).__name__}, not a tensor")
+        elif tuple(value.shape) != tuple(ref.shape):
+            wrong.append(f"{key} has shape {tuple(value.shape)}, expected {tuple(ref.shape)}")
+    problems = []
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {_listed(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {_listed(unexpected)}")
+    if wrong:
+        problems.append(f"shape mismatches ({len(wrong)}): {_listed(wrong)}")
+    return "; ".join(problems)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import DownloadError, ModelError, WeightsNotAvailable
 from engine.models.card import ModelCard, WeightsSource
-
-log = logging.getLogger(__name__)
+from engine.progress import LoggingReporter
 
 WEIGHTS_DIR_ENV = "FLAIR_WEIGHTS_DIR"
 
@@ -74,13 +73,17 @@ def how_to_get(card: ModelCard) -> str:
     )
 
 
-def download_weights(card: ModelCard, log_line=log.info) -> Path:
-    """Fetch a registry model's weights into the hub cache and verify their hash."""
+def download_weights(card: ModelCard, say: Callable[..., None] | None = None) -> Path:
+    """Fetch a registry model's weights into the hub cache and verify their hash.
+
+    `say(message)` (`Reporter.log`; by default `logging`) tells the user a download starts.
+    """
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     source = _source(card)
-    log_line(f"downloading {source.filename} from the Hugging Face hub ({source.repo_id})")
+    say = say or LoggingReporter().log
+    say(f"downloading {source.filename} from the Hugging Face hub ({source.repo_id})")
     try:
         path = Path(
             hf_hub_download(
@@ -111,8 +114,10 @@ def verify_hash(card: ModelCard, path: Path) -> None:
         )
 
 
-def resolve_weights(card: ModelCard, allow_download: bool, log_line=log.info) -> Path:
-    """A local path to the card's weights, downloading only when allowed."""
+def resolve_weights(
+    card: ModelCard, allow_download: bool, say: Callable[..., None] | None = None
+) -> Path:
+    """A local path to the card's weights, downloading only when allowed (said through `say`)."""
     path = local_weights(card)
     if path is not None:
         return path
@@ -121,4 +126,4 @@ def resolve_weights(card: ModelCard, allow_download: bool, log_line=log.info) ->
             f"the weights of {card.name} are not on this machine; {how_to_get(card)} "
             "(or add --download to fetch them now)"
         )
-    return download_weights(card, log_line)
+    return download_weights(card, say)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from engine.errors import InputNotFound, ModelError
+from engine.models.architectures import Architecture, architecture_of, detect_architecture
 from engine.models.card import ModelCard, Normalization
 from engine.models.checkpoint import read_state_dict, strip_wrapper_prefix
 from engine.models.download import resolve_weights
+from engine.models.overrides import CardOverrides
 from engine.models.registry import load_registry
-from engine.models.unet import ANCHOR_KEY, build_unet, unet_shape
+from engine.models.unet import ANCHOR_KEY, unet_shape
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +27,6 @@ DEFAULT_CODES = {19: tuple(range(1, 20)), 13: (*range(1, 13), 19), 12: tuple(ran
 
 
 @dataclass(frozen=True)
-class CardOverrides:
-    """Card fields given on the command line for a checkpoint without a card."""
-
-    channels: tuple[str, ...] | None = None
-    logit_codes: tuple[int, ...] | None = None
-    inactive_codes: tuple[int, ...] | None = None
-    normalization: str | None = None
-
-
-@dataclass(frozen=True)
 class LoadedModel:
     """A model ready to run: its card (logits resolved) and its eval-mode network."""
 
@@ -42,13 +34,15 @@ class LoadedModel:
     network: torch.nn.Module
     weights_path: Path
 
+    @property
+    def architecture(self) -> Architecture:
+        """The card's family in the architecture table."""
+        return architecture_of(self.card)
 
-def _is_utt(state: dict[str, torch.Tensor]) -> bool:
-    try:
-        from engine.models.utt import is_utt_state_dict
-    except ImportError:
-        return False
-    return is_utt_state_dict(state.keys())
+    @property
+    def uses_metadata(self) -> bool:
+        """Whether the network also takes the acquisition metadata vector (some U-T&T)."""
+        return self.architecture.uses_metadata(self.network)
 
 
 def named_normalization(name: str, n_channels: int) -> Normalization:
@@ -69,18 +63,10 @@ def sidecar_card_path(checkpoint: Path) -> Path | None:
     return None
 
 
-def _card_from_checkpoint(
-    path: Path,
-    state: dict[str, torch.Tensor],
-    overrides: CardOverrides,
-    utt: bool,
-    say: Callable[[str], None],
+def unet_card_from_tensors(
+    path: Path, state: Mapping[str, torch.Tensor], overrides: CardOverrides
 ) -> ModelCard:
-    """A card inferred from the tensors, the file type and the user's options, said in the log."""
-    if utt:
-        from engine.models.utt import default_utt_card
-
-        return _apply_overrides(default_utt_card(path.stem), overrides)
+    """A U-Net card inferred from the tensors, the file type and the user's options."""
     in_channels, n_logits = unet_shape(strip_wrapper_prefix(state, ANCHOR_KEY))
     channels = overrides.channels or DEFAULT_CHANNELS.get(in_channels)
     codes = overrides.logit_codes or DEFAULT_CODES.get(n_logits)
@@ -89,7 +75,7 @@ def _card_from_checkpoint(
     if codes is None:
         raise ModelError(f"{path} has {n_logits} logits; say their FLAIR codes with --classes")
     norm_name = overrides.normalization or ("unit" if path.suffix == ".ckpt" else "flair-inc")
-    card = ModelCard(
+    return ModelCard(
         name=path.stem,
         architecture="unet",
         channels=channels,
@@ -98,15 +84,10 @@ def _card_from_checkpoint(
         inactive_codes=overrides.inactive_codes or (),
         title=f"checkpoint {path.name}",
     )
-    say(
-        f"no model card for {path.name}: assuming channels {','.join(card.channels)}, "
-        f"logits -> FLAIR codes {list(card.logit_codes)}, normalisation {norm_name!r} "
-        "(give --card, --channels, --classes or --normalization to change)"
-    )
-    return card
 
 
-def _apply_overrides(card: ModelCard, overrides: CardOverrides) -> ModelCard:
+def apply_overrides(card: ModelCard, overrides: CardOverrides) -> ModelCard:
+    """The card with the fields given on the command line replaced."""
     changes: dict = {}
     if overrides.channels:
         changes["channels"] = overrides.channels
@@ -118,6 +99,22 @@ def _apply_overrides(card: ModelCard, overrides: CardOverrides) -> ModelCard:
         n = len(overrides.channels or card.channels)
         changes["normalization"] = named_normalization(overrides.normalization, n)
     return replace(card, **changes) if changes else card
+
+
+def known_card(
+    name_or_path: str, *, card_path: Path | None = None, overrides: CardOverrides | None = None
+) -> ModelCard | None:
+    """The card of a registry name or of a checkpoint with a card file, without reading any
+    weights (so bands can be checked before a download); None when only the tensors can say."""
+    overrides = overrides or CardOverrides()
+    registry = load_registry()
+    if name_or_path in registry:
+        return apply_overrides(registry.get(name_or_path), overrides)
+    path = Path(name_or_path).expanduser()
+    card_file = card_path or (sidecar_card_path(path) if path.exists() else None)
+    if card_file is None:
+        return None
+    return apply_overrides(ModelCard.from_json(card_file), overrides)
 
 
 def resolve_card(
@@ -136,7 +133,7 @@ def resolve_card(
     overrides = overrides or CardOverrides()
     registry = load_registry()
     if name_or_path in registry:
-        card = _apply_overrides(registry.get(name_or_path), overrides)
+        card = apply_overrides(registry.get(name_or_path), overrides)
         return card, resolve_weights(card, allow_download, say)
     path = Path(name_or_path).expanduser()
     if not path.exists():
@@ -146,7 +143,7 @@ def resolve_card(
     card_file = card_path or sidecar_card_path(path)
     if card_file is None:
         return None, path
-    return _apply_overrides(ModelCard.from_json(card_file), overrides), path
+    return apply_overrides(ModelCard.from_json(card_file), overrides), path
 
 
 def load_model(
@@ -167,21 +164,24 @@ def load_model(
         say=say,
     )
     state = read_state_dict(path)
-    utt = _is_utt(state)
+    found = detect_architecture(state.keys(), path)
     if card is None:
-        card = _card_from_checkpoint(path, state, overrides, utt, say)
-    if utt != (card.architecture == "utt"):
-        found = "a U-T&T" if utt else "a U-Net"
-        raise ModelError(
-            f"{path.name} holds {found} network but model {card.name} is {card.architecture}"
+        card = found.card_from_tensors(path, state, overrides)
+        say(
+            f"no model card for {path.name}: assuming {found.title} with channels "
+            f"{','.join(card.channels)}, logits -> FLAIR codes {list(card.logit_codes)}, "
+            f"normalisation {_normalization_name(card)} (give --card, --channels, --classes or "
+            "--normalization to change)"
         )
-    if utt:
-        from engine.models.utt import build_utt_network
-
-        network = build_utt_network(card, state)
-        n_logits = network.config.num_classes
-    else:
-        network = build_unet(card, state)
-        n_logits = network.segmentation_head[0].out_channels
-    card = card.resolved_for_logits(n_logits)
+    expected = architecture_of(card)
+    if found is not expected:
+        raise ModelError(
+            f"{path.name} holds {found.title} but model {card.name} is {expected.title}"
+        )
+    network = expected.build(card, state)
+    card = card.resolved_for_logits(expected.num_logits(network))
     return LoadedModel(card=card, network=network, weights_path=path)
+
+
+def _normalization_name(card: ModelCard) -> str:
+    return "'unit' (/255)" if card.normalization.divisor == 255.0 else "'flair-inc' (mean/std)"

@@ -8,7 +8,7 @@ import torch
 
 from engine.errors import ModelError
 from engine.models.card import ModelCard
-from engine.models.checkpoint import strip_wrapper_prefix
+from engine.models.checkpoint import describe_state_mismatch, strip_wrapper_prefix
 
 ANCHOR_KEY = "encoder.conv1.weight"
 HEAD_KEY = "segmentation_head.0.weight"
@@ -45,26 +45,10 @@ def build_unet(card: ModelCard, state: Mapping[str, torch.Tensor]) -> torch.nn.M
     network = smp.Unet(
         encoder_name=card.encoder, encoder_weights=None, in_channels=in_channels, classes=n_logits
     )
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = sorted(
-        k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape)
-    )
-    if missing or unexpected or wrong_shape:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong_shape:
-            k = wrong_shape[0]
-            parts.append(
-                f"{len(wrong_shape)} of another shape (e.g. {k}: checkpoint "
-                f"{tuple(state[k].shape)}, {card.encoder} U-Net {tuple(expected[k].shape)})"
-            )
+    mismatch = describe_state_mismatch(network.state_dict(), state)
+    if mismatch:
         raise ModelError(
-            f"model {card.name}: the checkpoint is not a {card.encoder} U-Net: " + "; ".join(parts)
+            f"model {card.name}: the checkpoint is not a {card.encoder} U-Net: {mismatch}"
         )
     network.load_state_dict(state, strict=True)
     return network.eval()

@@ -14,16 +14,17 @@ See docs/sentinel2.md.
 from engine.sentinel2.base import Sentinel2Source
 from engine.sentinel2.cube import SeriesCube
 from engine.sentinel2.flair import FlairFolderSource
-from engine.sentinel2.grid import Grid
 from engine.sentinel2.prepare import PreparedSeries, SuperPatch, day_offset, prepare_superpatch
+from engine.sentinel2.settings import FLAIR2, Sentinel2Settings
 from engine.sentinel2.sources import open_source
 from engine.sentinel2.stac import StacSource
 
 __all__ = [
+    "FLAIR2",
     "FlairFolderSource",
-    "Grid",
     "PreparedSeries",
     "SeriesCube",
+    "Sentinel2Settings",
     "Sentinel2Source",
     "StacSource",
     "SuperPatch",

@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InvalidInput
+from engine.sentinel2.settings import FLAIR2
 
-FLAIR_BANDS: tuple[str, ...] = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
-"""FLAIR's Sentinel-2 band order."""
+FLAIR_BANDS: tuple[str, ...] = FLAIR2.bands
+"""FLAIR's Sentinel-2 band order (`Sentinel2Settings.bands` of FLAIR-2)."""
 
 MASK_NAMES: tuple[str, str] = ("snow", "cloud")
 """Mask channels in FLAIR's order: channel 0 snow, channel 1 cloud."""

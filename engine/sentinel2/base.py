@@ -1,15 +1,36 @@
-"""The interface every Sentinel-2 source implements."""
+"""The interface every Sentinel-2 source implements, and the CRS a series is loaded in."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rasterio.crs import CRS
+from rasterio.errors import CRSError
+
 from engine.errors import InvalidInput
-from engine.models.card import Sentinel2Settings
 from engine.progress import Reporter
 from engine.sentinel2.cache import default_cache_dir
 from engine.sentinel2.cube import SeriesCube
 from engine.sentinel2.prepare import SuperPatch
+from engine.sentinel2.settings import Sentinel2Settings
+
+
+def series_crs(crs: str | CRS) -> CRS:
+    """The CRS of a series' grid, from ``"epsg:2154"``, WKT or a CRS. Geographic CRSs are refused.
+
+    Raises:
+        InvalidInput: the CRS is unknown or not projected.
+    """
+    try:
+        parsed = CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise InvalidInput(f"unknown CRS {crs!r}: {exc}") from exc
+    if not parsed.is_projected:
+        raise InvalidInput(
+            f"the Sentinel-2 grid needs a projected CRS in metres, not {parsed.to_string()}; "
+            "use the processing CRS (for example EPSG:2154 or a UTM zone)"
+        )
+    return parsed
 
 
 class Sentinel2Source:
@@ -28,7 +49,7 @@ class Sentinel2Source:
 
     def load(
         self,
-        crs: str,
+        crs: str | CRS,
         bounds: tuple[float, float, float, float],
         year: int,
         settings: Sentinel2Settings,

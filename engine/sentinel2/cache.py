@@ -1,27 +1,21 @@
 """On-disk cache of loaded Sentinel-2 series, keyed by source, grid (area) and year.
 
 A second run over the same area with the same source and year opens the cached cube and needs
-no network. Entries are directories named by a hash of the key; one is built under a temporary
-name and renamed when complete, so an interrupted load never leaves a half entry behind. To
-refresh an entry (new products published for the current year), delete its directory.
+no network. Entries are directories named by a hash of the key; the source builds one with
+`engine.io.destination.published_folder`, so an interrupted load never leaves a half entry
+behind. To refresh an entry (new products published for the current year), delete its
+directory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine.sentinel2.grid import Grid
-
-log = logging.getLogger(__name__)
+from engine.grid import Grid
 
 CACHE_ENV = "FLAIR_SENTINEL2_CACHE"
 KEY_VERSION = 1
@@ -51,27 +45,3 @@ def cache_key(
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-@contextmanager
-def building(entry: Path) -> Iterator[Path]:
-    """A temporary directory beside `entry`, renamed to `entry` when the block succeeds.
-
-    On any exception (cancel included) the temporary directory is removed.
-    """
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".part-", dir=entry.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if entry.exists():  # another run finished the same entry meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
-    try:
-        os.replace(tmp, entry)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log.info("cached the Sentinel-2 series in %s", entry)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InvalidInput
-from engine.sentinel2.grid import Grid
+from engine.grid import Grid
 from engine.sentinel2.prepare import SuperPatch
-
-log = logging.getLogger(__name__)
 
 DATA_FILE = "data.npy"
 MASKS_FILE = "masks.npy"
@@ -64,10 +61,16 @@ class SeriesCube:
         Raises:
             InvalidInput: the square leaves the grid.
         """
-        size = self.superpatch_px
-        row, col = self.grid.centred_window(x, y, size)
-        data = np.asarray(self.data[:, :, row : row + size, col : col + size])
-        masks = np.asarray(self.masks[:, :, row : row + size, col : col + size])
+        window = self.grid.centred_window(x, y, self.superpatch_px)
+        if self.grid.clip(window) != window:
+            raise InvalidInput(
+                f"the {self.superpatch_px} px super-patch around ({x:.1f}, {y:.1f}) leaves the "
+                f"Sentinel-2 grid {self.grid.bounds}; load the series for an area that contains "
+                "this point"
+            )
+        rows, cols = window.toslices()
+        data = np.asarray(self.data[:, :, rows, cols])
+        masks = np.asarray(self.masks[:, :, rows, cols])
         complete = np.all(np.any(data != 0, axis=1), axis=(1, 2))
         keep = np.flatnonzero(complete)
         return SuperPatch(

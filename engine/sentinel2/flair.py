@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,10 @@ import numpy as np
 from engine.errors import InputNotFound, InvalidInput
 from engine.sentinel2.base import Sentinel2Source
 from engine.sentinel2.prepare import SuperPatch, in_reference_year
-
-log = logging.getLogger(__name__)
+from engine.sentinel2.settings import FLAIR2
 
 CENTROIDS_FILE = "flair-2_centroids_sp_to_patch.json"
-FLAIR_YEAR = 2021
+FLAIR_YEAR = FLAIR2.reference_year  # the year FLAIR-2 forces on its products: its calendar
 
 
 def product_date(name: str, year: int = FLAIR_YEAR) -> dt.date:

@@ -14,19 +14,17 @@ results go straight into the cube's memory-mapped files.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from rasterio.windows import Window
 
 from engine.errors import DownloadError, InvalidInput
+from engine.grid import Grid
 from engine.progress import Reporter
 from engine.sentinel2.bands import masks_from_scl, resolve_assets, to_reflectance_dn
 from engine.sentinel2.cube import SeriesCube
-from engine.sentinel2.grid import Grid
-
-log = logging.getLogger(__name__)
 
 BLOCK_PX = 256
 ITEMS_PER_READ = 16
@@ -64,17 +62,23 @@ def item_crs(item) -> str | None:
     return str(code).upper() if code else None
 
 
-def plan_items(items: Sequence, bands: Sequence[str], offset_of: Callable) -> list[PlannedItem]:
-    """Resolve assets, day and offset of each item; items lacking a band are skipped (logged)."""
+def plan_items(
+    items: Sequence, bands: Sequence[str], offset_of: Callable, say: Callable[..., None]
+) -> list[PlannedItem]:
+    """Resolve assets, day and offset of each item.
+
+    Items lacking a band or a bbox are skipped, each said as a warning through
+    `say(message, level)` (`Reporter.log`).
+    """
     planned = []
     for item in items:
         try:
             keys, scl = resolve_assets(list(item.assets), bands)
         except InvalidInput as exc:
-            log.warning("skipping Sentinel-2 item %s: %s", item.id, exc)
+            say(f"skipping Sentinel-2 item {item.id}: {exc}", "WARNING")
             continue
         if not item.bbox:
-            log.warning("skipping Sentinel-2 item %s: it has no bbox", item.id)
+            say(f"skipping Sentinel-2 item {item.id}: it has no bbox", "WARNING")
             continue
         planned.append(
             PlannedItem(
@@ -145,11 +149,11 @@ def fill_cube(
         Per date (ISO), the items merged into it, with their baseline offset.
     """
     day_index = {d: i for i, d in enumerate(cube.dates)}
-    target = cube.grid.crs
+    target = cube.grid.crs.to_string()  # item CRSs are EPSG:n strings
     order = sorted(planned, key=lambda p: (p.day, p.crs != target, p.item.id))  # type: ignore[attr-defined]
     blocks = []
-    for row, col, h, w in cube.grid.blocks(block_px):
-        block = cube.grid.window(row, col, h, w)
+    for window in cube.grid.blocks(block_px):
+        block = cube.grid.subgrid(window)
         bbox = block.lonlat_bounds()
         hits = [p for p in order if _overlaps(p.lonlat_bbox, bbox)]
         batches, current = [], []
@@ -160,16 +164,16 @@ def fill_cube(
             current.extend(day_items)
         if current:
             batches.append(current)
-        blocks.append((row, col, block, batches))
-    reporter.start("sentinel2", sum(len(b[3]) for b in blocks) or 1, unit="reads")
+        blocks.append((window, block, batches))
+    reporter.start("sentinel2", sum(len(b[2]) for b in blocks) or 1, unit="reads")
     used: dict[str, list[dict]] = {}
-    for row, col, block, batches in blocks:
+    for window, block, batches in blocks:
         for batch in batches:
             reporter.check_cancelled()
             planes = _read(batch, block, threads)
-            _merge_into(cube, day_index, batch, planes, row, col, used)
+            _merge_into(cube, day_index, batch, planes, window, used)
             reporter.advance(1)
-    if not any(b[3] for b in blocks):
+    if not any(b[2] for b in blocks):
         reporter.advance(1)
     return used
 
@@ -186,11 +190,10 @@ def _merge_into(
     day_index: dict[dt.date, int],
     batch: list[PlannedItem],
     planes: list[np.ndarray],
-    row: int,
-    col: int,
+    window: Window,
     used: dict[str, list[dict]],
 ) -> None:
-    """Merge one read of items into the cube: per day, first valid pixel wins."""
+    """Merge one read of items into the cube's `window`: per day, first valid pixel wins."""
     nb = cube.data.shape[1]
     for day_items in _by_day(batch):
         t = day_index[day_items[0].day]
@@ -217,6 +220,6 @@ def _merge_into(
                 used[p.day.isoformat()].append(entry)
         if merged_data is None:
             continue
-        h, w = merged_data.shape[1:]
-        cube.data[t, :, row : row + h, col : col + w] = merged_data
-        cube.masks[t, :, row : row + h, col : col + w] = merged_masks
+        rows, cols = window.toslices()
+        cube.data[t, :, rows, cols] = merged_data
+        cube.masks[t, :, rows, cols] = merged_masks

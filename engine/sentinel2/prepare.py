@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import InvalidInput
-from engine.models.card import Sentinel2Settings
+from engine.sentinel2.settings import Sentinel2Settings
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,21 +9,21 @@ the catalogue source walks the catalogue's items and keeps those meeting the are
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DownloadError, InputNotFound, InvalidInput
-from engine.models.card import Sentinel2Settings
+from rasterio.crs import CRS
+
+from engine.errors import DownloadError, InputNotFound, InvalidInput, OutputError
+from engine.grid import Grid
+from engine.io.destination import published_folder
 from engine.progress import Reporter
 from engine.sentinel2.bands import boa_offset, check_bands
-from engine.sentinel2.base import Sentinel2Source
-from engine.sentinel2.cache import building, cache_key
+from engine.sentinel2.base import Sentinel2Source, series_crs
+from engine.sentinel2.cache import CACHE_ENV, cache_key
 from engine.sentinel2.cube import META_FILE, SeriesCube
-from engine.sentinel2.grid import Grid
 from engine.sentinel2.loader import fill_cube, plan_items
-
-log = logging.getLogger(__name__)
+from engine.sentinel2.settings import Sentinel2Settings
 
 EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
 EARTH_SEARCH_COLLECTION = "sentinel-2-c1-l2a"
@@ -73,14 +73,14 @@ class StacSource(Sentinel2Source):
     # loading -------------------------------------------------------------------------------
     def load(
         self,
-        crs: str,
+        crs: str | CRS,
         bounds: tuple[float, float, float, float],
         year: int,
         settings: Sentinel2Settings,
         reporter: Reporter,
     ) -> SeriesCube:
         bands = check_bands(settings.bands)
-        grid = Grid.covering(crs, bounds, settings.res_m, settings.superpatch_px // 2)
+        grid = Grid.aligned(series_crs(crs), bounds, settings.res_m, settings.superpatch_px // 2)
         key = cache_key(self.source_id, grid, year, bands, settings.superpatch_px)
         entry = self.cache_dir / key
         if (entry / META_FILE).exists():
@@ -88,7 +88,7 @@ class StacSource(Sentinel2Source):
             return SeriesCube.open(entry)
         reporter.log(f"Sentinel-2 {year}: searching {self.source_id} over {grid.lonlat_bounds()}")
         items = self.search(grid.lonlat_bounds(), year)
-        planned = plan_items(items, bands, boa_offset)
+        planned = plan_items(items, bands, boa_offset, reporter.log)
         days = sorted({p.day for p in planned if p.day.year == year})
         planned = [p for p in planned if p.day.year == year]
         info: dict[str, Any] = {"source": self.source_id, "year": year, "bands": list(bands)}
@@ -100,16 +100,25 @@ class StacSource(Sentinel2Source):
             return SeriesCube.empty(grid, len(bands), settings.superpatch_px, info)
         reporter.log(
             f"Sentinel-2 {year}: {len(planned)} products on {len(days)} days, grid "
-            f"{grid.width_px} x {grid.height_px} px at {grid.res_m:g} m in {grid.crs}"
+            f"{grid.width} x {grid.height} px at {grid.res_m:g} m in {grid.crs}"
         )
         _configure_gdal(self.retries, self.backoff_s, self.timeout_s)
-        with building(entry) as tmp:
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create the Sentinel-2 cache folder {self.cache_dir} ({exc.strerror}); "
+                f"set {CACHE_ENV} to a writable folder"
+            ) from None
+        # an entry without its metadata file is a broken one (or not ours): it is rebuilt
+        with published_folder(entry, overwrite=True) as tmp:
             cube = SeriesCube.allocate(tmp, grid, days, len(bands), settings.superpatch_px, info)
             info["items"] = fill_cube(
                 cube, planned, reporter, block_px=self.block_px, threads=self.threads
             )
             cube.save_metadata(tmp)
             del cube
+        reporter.log(f"Sentinel-2 {year}: series cached in {entry}")
         return SeriesCube.open(entry)
 
     # searching -----------------------------------------------------------------------------

@@ -23,8 +23,10 @@ from ..installer import (
     TORCH_CHOICES,
     InstallError,
     InstallPlan,
+    Step,
     find_base_python,
     installed_summary,
+    read_pins,
     run_step,
 )
 from ..settings import set_engine_python_setting
@@ -54,7 +56,8 @@ class InstallEngineAlgorithm(FlairAlgorithm):
     def shortHelpString(self) -> str:  # noqa: N802
         return (
             "<p>Creates the FLAIR engine's own Python environment and installs torch and the "
-            "engine into it with pip (several GB with CUDA; needs internet unless FIND_LINKS "
+            "engine into it with pip, at the versions pinned in the engine's "
+            "requirements/engine.txt (several GB with CUDA; needs internet unless FIND_LINKS "
             "names a folder of wheels). Run it again to repair an environment: it is reused "
             "and its packages updated. QGIS's own Python is not modified.</p><ul>"
             f"<li><b>TORCH</b>: which torch build ({', '.join(c.key for c in TORCH_CHOICES)}).</li>"
@@ -63,7 +66,8 @@ class InstallEngineAlgorithm(FlairAlgorithm):
             "<li><b>ENGINE_SOURCE</b>: engine source folder or wheel (default: the copy shipped "
             "with the plugin).</li>"
             "<li><b>INDEX_URL</b>: a PyPI mirror for the engine's dependencies.</li>"
-            "<li><b>FIND_LINKS</b>: a local folder of wheels; pip then works offline.</li>"
+            "<li><b>FIND_LINKS</b>: a local folder of wheels; pip then works offline and "
+            "ignores its own configuration.</li>"
             "<li><b>DRY_RUN</b>: only list the commands.</li></ul>"
             "<p>The plugin then uses this environment, unless the environment variable "
             "FLAIR_ENGINE_PYTHON names another Python.</p>"
@@ -96,9 +100,9 @@ class InstallEngineAlgorithm(FlairAlgorithm):
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         plan = self._plan(parameters, context)
         steps = plan.steps()
-        commands = "\n".join(format_command(s.command) for s in steps)
+        commands = "\n".join(_shown(s) for s in steps)
         for step in steps:
-            feedback.pushCommandInfo(f"{step.description}: {format_command(step.command)}")
+            feedback.pushCommandInfo(f"{step.description}: {_shown(step)}")
         result = {self.ENGINE_PYTHON: str(plan.python), self.COMMANDS: commands,
                   self.INSTALLED: ""}
         if self.parameterAsBool(parameters, self.DRY_RUN, context):
@@ -133,6 +137,12 @@ class InstallEngineAlgorithm(FlairAlgorithm):
             raise QgsProcessingException(
                 "The FLAIR engine source was not found (it ships in the plugin's engine_src "
                 "folder); reinstall the plugin or set ENGINE_SOURCE.")
+        try:
+            pins = read_pins(engine_source)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise QgsProcessingException(
+                f"The engine's pinned requirements cannot be read ({exc}); reinstall the "
+                "plugin or set ENGINE_SOURCE.") from exc
         return InstallPlan(
             venv_dir=Path(venv) if venv else default_venv_dir(),
             base_python=base_python,
@@ -140,4 +150,11 @@ class InstallEngineAlgorithm(FlairAlgorithm):
             torch=TORCH_CHOICES[self.parameterAsEnum(parameters, self.TORCH, context)],
             index_url=self.parameterAsString(parameters, self.INDEX_URL, context) or "",
             find_links=self.parameterAsFile(parameters, self.FIND_LINKS, context) or "",
+            pins=pins,
         )
+
+
+def _shown(step: Step) -> str:
+    """The step's command line with the variables it sets, as a user could paste it."""
+    variables = "".join(f"{key}={value} " for key, value in step.env)
+    return variables + format_command(step.command)

@@ -10,11 +10,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from rasterio.windows import Window
 
 from engine.errors import Cancelled, DownloadError, InvalidInput
-from engine.models.card import Sentinel2Settings
+from engine.grid import Grid
 from engine.progress import Reporter
-from engine.sentinel2 import Grid, StacSource, open_source, prepare_superpatch
+from engine.sentinel2 import SeriesCube, StacSource, open_source, prepare_superpatch
+from engine.sentinel2.base import series_crs
+from engine.sentinel2.settings import Sentinel2Settings
 from engine.sentinel2.stac import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL
 from tests.fixtures.sentinel2_catalog import (
     ACQUISITIONS,
@@ -61,8 +64,8 @@ def cube_utm31(catalog, tmp_path_factory):
 def test_cube_grid_dates_and_items(cube_utm31):
     grid = cube_utm31.grid
     assert grid.crs == "EPSG:32631" and grid.res_m == 10.0
-    assert grid.x_min % 10 == 0 and grid.y_max % 10 == 0
-    assert grid.width_px == grid.height_px == 141  # 1 km (+1 px to align) + 2 x 20 px of buffer
+    assert grid.transform.c % 10 == 0 and grid.transform.f % 10 == 0
+    assert grid.width == grid.height == 141  # 1 km (+1 px to align) + 2 x 20 px of buffer
     assert cube_utm31.dates == ALL_DATES
     assert cube_utm31.data.shape == (6, 10, 141, 141) and cube_utm31.masks.shape == (6, 2, 141, 141)
     offsets = {day: [e["offset"] for e in items] for day, items in cube_utm31.info["items"].items()}
@@ -85,14 +88,15 @@ def test_superpatch_is_centred_on_the_point(cube_utm31):
     x, y = cx - 450, cy + 37
     sp = cube_utm31.superpatch(x, y)
     grid = cube_utm31.grid
-    row_off, col_off = grid.centred_window(x, y, 40)
+    window = grid.centred_window(x, y, 40)
     # the centre is the pixel corner nearest to the point
-    assert abs(grid.x_min + (col_off + 20) * 10 - x) <= 5
-    assert abs(grid.y_max - (row_off + 20) * 10 - y) <= 5
+    x_min, y_max = grid.transform.c, grid.transform.f
+    assert abs(x_min + (window.col_off + 20) * 10 - x) <= 5
+    assert abs(y_max - (window.row_off + 20) * 10 - y) <= 5
     # B3 = 3000 + column, B4 = 3000 + row of the zone-31 item's own 10 m grid
     xmin, _, _, ymax = item_extent(31)
-    col0 = round((grid.x_min - xmin) / 10) + col_off
-    row0 = round((ymax - grid.y_max) / 10) + row_off
+    col0 = round((x_min - xmin) / 10) + window.col_off
+    row0 = round((ymax - y_max) / 10) + window.row_off
     assert np.array_equal(sp.data[0, 1], np.broadcast_to(3000 + col0 + np.arange(40), (40, 40)))
     assert np.array_equal(
         sp.data[0, 2], np.broadcast_to(3000 + row0 + np.arange(40)[:, None], (40, 40))
@@ -239,18 +243,20 @@ def test_planetary_computer_items_are_signed_by_its_client(tmp_path):
 
 
 def test_grid_rules():
-    grid = Grid.covering("epsg:32631", (1001.0, 2003.0, 1999.0, 2999.0), 10.0, 20)
+    grid = Grid.aligned(series_crs("epsg:32631"), (1001.0, 2003.0, 1999.0, 2999.0), 10.0, 20)
     assert grid.crs == "EPSG:32631"
     assert grid.bounds == (800.0, 1800.0, 2200.0, 3200.0)
-    assert grid.centred_window(1500.0, 2500.0, 40) == (50, 50)
-    assert grid.centred_window(1504.9, 2495.1, 40) == (50, 50)
+    assert grid.centred_window(1500.0, 2500.0, 40) == Window(50, 50, 40, 40)
+    assert grid.centred_window(1504.9, 2495.1, 40) == Window(50, 50, 40, 40)
     with pytest.raises(InvalidInput, match="leaves"):
-        grid.centred_window(900.0, 2500.0, 40)
+        SeriesCube.empty(grid, 10, 40, {}).superpatch(900.0, 2500.0)
     with pytest.raises(InvalidInput, match="projected"):
-        Grid.covering("EPSG:4326", (5.0, 45.0, 6.0, 46.0))
+        series_crs("EPSG:4326")
+    with pytest.raises(InvalidInput, match="unknown CRS"):
+        series_crs("EPSG:999999")
     with pytest.raises(InvalidInput, match="empty"):
-        Grid.covering("EPSG:2154", (10.0, 0.0, 0.0, 10.0))
-    assert [b for b in grid.blocks(100)][-1] == (100, 100, 40, 40)
+        Grid.aligned(series_crs("EPSG:2154"), (10.0, 0.0, 0.0, 10.0))
+    assert list(grid.blocks(100))[-1] == Window(100, 100, 40, 40)
 
 
 def test_unknown_band_is_refused(catalog, tmp_path):
@@ -294,3 +300,27 @@ def test_search_retries_after_http_errors(catalog, tmp_path):
         source = open_source(f"stac:{server.url}", cache_dir=tmp_path, retries=1, backoff_s=0.01)
         with pytest.raises(DownloadError, match="cannot search"):
             source.search((5.99, 45.49, 6.01, 45.51), YEAR)
+
+
+def test_a_skipped_item_is_a_warning_of_the_reporter_and_the_load_goes_on(tmp_path):
+    """One message channel: the skipped item reaches the plugin's JSON lines as a WARNING."""
+    import io
+    import json
+
+    from engine.progress import JsonLinesReporter
+
+    catalog = make_catalog(tmp_path / "cat", ACQUISITIONS[:2])
+    skipped = "S2B_32TGL_20220216_0_L2A"
+    item_file = next((tmp_path / "cat").rglob(f"{skipped}.json"))
+    item = json.loads(item_file.read_text())
+    del item["assets"]["nir"]
+    item_file.write_text(json.dumps(item))
+    stream = io.StringIO()
+    cube = open_source(f"catalog:{catalog}", cache_dir=tmp_path / "cache").load(
+        "EPSG:32631", area(32631), YEAR, SETTINGS, JsonLinesReporter(stream)
+    )
+    assert cube.dates == [a.date for a in ACQUISITIONS[:2]]  # the zone 31 item of that day
+    assert all(e["id"] != skipped for items in cube.info["items"].values() for e in items)
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    warnings = [e["message"] for e in events if e["event"] == "log" and e["level"] == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"skipping Sentinel-2 item {skipped}: ")

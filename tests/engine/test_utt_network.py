@@ -108,8 +108,13 @@ def test_stripped_checkpoint_without_metadata(ckpt_plain):
     assert not any(k.startswith(("model.", "criterion.")) for k in stripped)
     net = build_utt_network(_card(use_metadata=False), stripped)
     assert not net.uses_metadata and not hasattr(net, "mtd_mlp")
-    # the checkpoint decides; a card that says otherwise only gets a warning
-    assert not build_utt_network(_card(use_metadata=True), stripped).uses_metadata
+    # the checkpoint decides; a card that says otherwise only gets a warning, said to the user
+    said: list[tuple[str, str]] = []
+    net = build_utt_network(
+        _card(use_metadata=True), stripped, lambda m, lv="INFO": said.append((m, lv))
+    )
+    assert not net.uses_metadata
+    assert len(said) == 1 and said[0][1] == "WARNING" and "lacks the metadata MLP" in said[0][0]
 
 
 def test_detects_utt_keys():

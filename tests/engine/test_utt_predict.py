@@ -28,7 +28,6 @@ from engine.models.card import ModelCard, Sentinel2Settings
 from engine.models.utt import default_utt_card, encode_metadata
 from engine.progress import Reporter
 from engine.sentinel2.cube import SeriesCube
-from engine.sentinel2.grid import Grid as S2Grid
 from engine.settings import PredictSettings
 from engine.tiling import Tile, Tiling
 from engine.utt_inputs import (
@@ -96,7 +95,7 @@ def test_utt_predict_end_to_end(scene, tmp_path, capsys) -> None:
     events = _events(capsys.readouterr().out)
     assert code == 0, events[-1]
     phases = [e["phase"] for e in events if e["event"] == "start"]
-    assert phases == ["sentinel2", "inference", "finishing"]
+    assert phases == ["sentinel2", "inference", "overviews"]
     with rasterio.open(out) as ds:
         codes = ds.read(1)
         colormap = ds.colormap(1)
@@ -137,7 +136,7 @@ def test_unet_with_sentinel2_warns_and_runs(scene, tmp_path, unet5, capsys) -> N
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--model", "{ckpt}"], "a U-T&T model needs a Sentinel-2 source"),
+        (["--model", "{ckpt}"], "is a U-T&T network and needs a Sentinel-2 source"),
         (["{utt}", "--acquisition-date", "2022-06-01"], "acquisition year 2022 is outside"),
         (["{utt}"], "give --acquisition-date YYYY-MM-DD"),
         (["{utt}", "--acquisition-date", "21/06/2021"], "is not YYYY-MM-DD"),
@@ -173,7 +172,7 @@ def _position_cube(cloudy_rows: int = 0) -> SeriesCube:
 
     One date (2021-07-03); its cloud probability is 100 on the first `cloudy_rows` rows.
     """
-    grid = S2Grid("EPSG:2154", 800.0, 2200.0, 10.0, 60, 60)
+    grid = Grid(CRS.from_epsg(2154), Affine(10.0, 0.0, 800.0, 0.0, -10.0, 2200.0), 60, 60)
     data = np.full((1, 10, 60, 60), 700, np.int16)
     data[0, 0] = 1000 + np.arange(60)[:, None]
     data[0, 1] = 1000 + np.arange(60)[None, :]
@@ -199,12 +198,12 @@ def test_superpatch_is_centred_on_the_tile_centre() -> None:
     # 22.56 -> 23; the 40 px square starts 20 before: rows 3..42, columns 10..49
     inputs = Sentinel2Inputs(_position_cube(), WORK, Sentinel2Settings(), None, False, Reporter())
     out = inputs([tile])
-    s2 = out["s2"]
-    assert s2.shape == (1, 1, 10, 40, 40) and out["metadata"] is None
+    s2 = out.s2
+    assert s2.shape == (1, 1, 10, 40, 40) and out.metadata is None
     np.testing.assert_array_equal(s2[0, 0, 0, :, 0], 1000 + np.arange(3, 43))
     np.testing.assert_array_equal(s2[0, 0, 1, 0, :], 1000 + np.arange(10, 50))
     # one date in July -> one monthly mean dated 15 July: 2021-05-15 - 2021-07-15 = -61 days
-    np.testing.assert_array_equal(out["dates"], [[-61.0]])
+    np.testing.assert_array_equal(out.dates, [[-61.0]])
     assert inputs.summary()["sentinel2"]["tiles_without_sentinel2"] == 0
 
 
@@ -215,9 +214,9 @@ def test_cloudy_tile_runs_aerial_only_and_strict_refuses() -> None:
     # south centre y = 2000 - (600 + 256) * 0.2 = 1828.8 -> row 37: rows 17..56
     inputs = Sentinel2Inputs(cube, WORK, Sentinel2Settings(), None, False, Reporter())
     out = inputs([north, south])
-    assert not out["s2"][0].any() and not out["dates"][0].any()  # padding only: aerial branch
+    assert not out.s2[0].any() and not out.dates[0].any()  # padding only: aerial branch
     # south: rows 17..24 cloudy = 8 of 40 rows (0.2) -> kept
-    np.testing.assert_array_equal(out["s2"][1, 0, 0, :, 0], 1000 + np.arange(17, 57))
+    np.testing.assert_array_equal(out.s2[1, 0, 0, :, 0], 1000 + np.arange(17, 57))
     figures = inputs.summary()["sentinel2"]
     assert figures["tiles"] == 2 and figures["tiles_without_sentinel2"] == 1
     strict = Sentinel2Inputs(cube, WORK, Sentinel2Settings(), None, True, Reporter())
@@ -257,7 +256,7 @@ def test_acquisition_from_tags_and_options(tmp_path) -> None:
 
 
 def _outputs(tmp_path: Path):
-    from engine.io.map_writer import OutputPaths
+    from engine.io.destination import OutputPaths
 
     return OutputPaths(tmp_path / "map.tif")
 

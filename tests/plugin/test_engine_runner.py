@@ -66,9 +66,10 @@ def test_crash_without_error_event_shows_stderr(qgis_app):
 
 def test_sentinel2_phase_shares_the_bar():
     mapper = ProgressMapper()
-    assert mapper.percent("inference", 0.5) == 47.5
+    assert mapper.percent("inference", 0.5) == 46.0
     mapper = ProgressMapper()
     assert mapper.percent("sentinel2", 1.0) == 30.0
     assert mapper.percent("inference", 0.0) == 30.0
-    assert mapper.percent("finishing", 1.0) == 100.0
+    assert mapper.percent("overviews", 1.0) == 96.0
+    assert mapper.percent("polygons", 1.0) == 100.0
     assert ProgressMapper({}).percent("evaluate", 0.25) == 25.0

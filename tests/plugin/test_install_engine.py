@@ -2,12 +2,15 @@
 
 A real torch install takes minutes and gigabytes, so the install here is real but small: a venv
 created with Debian's Python, torch skipped, and a stand-in engine wheel installed offline
-(`FIND_LINKS` makes pip use `--no-index`). The dry run checks the torch commands.
+(`FIND_LINKS` makes pip use `--no-index` and ignore the machine's pip configuration). The dry run
+checks the torch commands and the pinned versions from requirements/engine.txt.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -17,9 +20,10 @@ import processing
 import pytest
 from qgis.core import QgsProcessingException, QgsSettings
 
+from flair_qgis.installer import read_pins
 from flair_qgis.settings import KEY_ENGINE_PYTHON
 
-from .conftest import REPO
+from .conftest import REPO, qgis_process
 from .helpers import RecordingFeedback
 
 STUB_CLI = "def main():\n    return 0\n"
@@ -50,10 +54,18 @@ def test_dry_run_lists_the_commands(qgis_app, tmp_path):
         "DRY_RUN": True})
     commands = results["COMMANDS"].splitlines()
     assert commands[0] == f"{sys.executable} -m venv {tmp_path / 'venv'}"
-    torch = next(c for c in commands if " torch torchvision" in c)
+    # in a checkout the engine source is the repository (in the zip: flair_qgis/engine_src),
+    # whose pinned set gives torch's versions and the engine's
+    pins = read_pins(REPO)
+    torch_pins = " ".join(pins.torch)
+    assert torch_pins.startswith("torch==") and " torchvision==" in torch_pins
+    torch = next(c for c in commands if f" {torch_pins} " in c)
     assert "--index-url https://download.pytorch.org/whl/cu126" in torch
-    # in a checkout the engine source is the repository (in the zip: flair_qgis/engine_src)
-    assert any("pip install" in c and f" {REPO} " in f"{c} " for c in commands)
+    engine = next(c for c in commands if "pip install" in c and f" {REPO} " in f"{c} ")
+    assert f" {REPO} {' '.join(pins.engine)}" in engine
+    assert any(p.startswith("numpy==") for p in pins.engine)
+    assert " torch==" not in engine and " nvidia-" not in engine and " triton" not in engine
+    assert "PIP_CONFIG_FILE" not in results["COMMANDS"]  # the user's pip configuration holds
     assert commands[-2].endswith("print('flair engine', engine.__version__)\"")
     assert results["ENGINE_PYTHON"] == str(tmp_path / "venv" / "bin" / "python")
     assert not (tmp_path / "venv").exists()
@@ -91,6 +103,9 @@ def test_offline_install_into_a_new_environment(qgis_app, tmp_path):
             "TORCH": 3, "VENV_DIR": str(venv), "ENGINE_SOURCE": str(stub),
             "FIND_LINKS": str(wheels), "DRY_RUN": True})
         assert " -m venv " not in again["COMMANDS"]
+        engine = next(c for c in again["COMMANDS"].splitlines() if str(stub) in c)
+        assert engine.startswith("PIP_CONFIG_FILE=")
+        assert f"--isolated --no-index --find-links {wheels}" in engine
     finally:
         if old:
             settings.setValue(KEY_ENGINE_PYTHON, old)
@@ -98,18 +113,62 @@ def test_offline_install_into_a_new_environment(qgis_app, tmp_path):
             settings.remove(KEY_ENGINE_PYTHON)
 
 
+class ConsoleFeedback(RecordingFeedback):
+    """Also keeps the console lines: the output of the steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.console: list[str] = []
+
+    def pushConsoleInfo(self, info: str) -> None:  # noqa: N802
+        self.console.append(info)
+
+
 @needs_venv
 def test_pip_failure_is_reported(qgis_app, tmp_path):
-    """Offline with no torch wheel: pip's own last line reaches the user."""
-    wheels = tmp_path / "empty"
+    """Offline with no torch wheel: the error names the step and carries pip's lines about
+    torch, whatever pip's wording and whatever pip configuration the machine has."""
+    wheels = tmp_path / "wheels"
     wheels.mkdir()
-    with pytest.raises(QgsProcessingException, match="Install torch.*failed:.*torch"):
+    feedback = ConsoleFeedback()
+    with pytest.raises(QgsProcessingException) as failure:
         processing.run("flair:install_engine", {
             "TORCH": 0, "VENV_DIR": str(tmp_path / "venv"), "BASE_PYTHON": sys.executable,
-            "ENGINE_SOURCE": str(_stub_engine_wheel(wheels)), "FIND_LINKS": str(wheels)})
+            "ENGINE_SOURCE": str(_stub_engine_wheel(wheels)), "FIND_LINKS": str(wheels)},
+            feedback=feedback)
+    step, failed, cause = str(failure.value).partition(" failed")
+    assert failed and "Install torch" in step
+    cause_lines = [line.strip() for line in cause.splitlines()[1:] if line.strip()]
+    assert cause_lines
+    assert all(any(line in out for out in feedback.console) for line in cause_lines)
+    assert any("torch" in line for line in cause_lines)
+
+
+def test_plugin_zip_carries_the_pinned_set(plugin_zip):
+    with zipfile.ZipFile(plugin_zip) as archive:
+        pinned = archive.read("flair_qgis/engine_src/requirements/engine.txt").decode()
+    assert pinned == (REPO / "requirements" / "engine.txt").read_text(encoding="utf-8")
 
 
 def test_missing_engine_source(qgis_app, tmp_path):
     with pytest.raises(QgsProcessingException, match="engine source was not found"):
         processing.run("flair:install_engine", {
             "ENGINE_SOURCE": str(tmp_path / "nothing"), "DRY_RUN": True})
+
+
+def test_qgis_creates_the_environment_with_its_own_python(installed_plugins, tmp_path,
+                                                          monkeypatch):
+    """Embedded in QGIS, `sys.executable` is the first python3 on the PATH: a stray one there
+    must not create the environment. The unpacked plugin's engine_src gives the pins."""
+    stray = tmp_path / "bin" / "python3"
+    stray.parent.mkdir()
+    stray.write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
+    stray.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stray.parent}{os.pathsep}{os.environ['PATH']}")
+    proc = qgis_process(installed_plugins, "run", "flair:install_engine", "--", "TORCH=0",
+                        "DRY_RUN=true", f"VENV_DIR={tmp_path / 'venv'}", timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    python = Path(re.search(r"(\S+) -m venv ", proc.stdout).group(1))
+    assert python != stray and "python" in python.name and python.is_file()
+    assert Path(sys.base_exec_prefix) in python.parents  # the Python QGIS runs (Debian's)
+    assert " ".join(read_pins(REPO).torch) in proc.stdout

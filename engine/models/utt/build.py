@@ -8,17 +8,17 @@ once, in one error.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 
 from engine.errors import ModelError
-from engine.models.card import ModelCard, Sentinel2Settings
+from engine.models.card import ModelCard
+from engine.models.checkpoint import describe_state_mismatch
 from engine.models.utt.metadata import metadata_length
 from engine.models.utt.network import UTTConfig, UTTNetwork
-
-log = logging.getLogger(__name__)
+from engine.progress import LoggingReporter
+from engine.sentinel2.settings import FLAIR2
 
 LIGHTNING_PREFIX = "model."
 IGNORED_PREFIXES = ("criterion.",)
@@ -27,7 +27,6 @@ HEAD_KEY = "arch_vhr.segmentation_head.0.weight"
 AERIAL_KEY = "arch_vhr.encoder.conv1.weight"
 S2_KEY = "arch_hr.in_conv.conv.conv.0.weight"
 METADATA_KEY = "mtd_mlp.enc_mlp.0.weight"
-_LIST_MAX = 6
 
 
 def _strip(key: str) -> str:
@@ -46,36 +45,6 @@ def network_state_dict(state_dict: Mapping[str, object]) -> dict[str, object]:
 
 def _shape(value: object) -> tuple[int, ...] | None:
     return tuple(value.shape) if isinstance(value, torch.Tensor) else None
-
-
-def _listed(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_LIST_MAX])
-    return shown + (f" and {len(keys) - _LIST_MAX} more" if len(keys) > _LIST_MAX else "")
-
-
-def state_dict_differences(
-    expected: Mapping[str, torch.Tensor], given: Mapping[str, object]
-) -> list[str]:
-    """Human-readable differences between two state dicts: missing, unexpected, shape, type."""
-    missing = [k for k in expected if k not in given]
-    unexpected = [k for k in given if k not in expected]
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {_listed(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {_listed(unexpected)}")
-    wrong = []
-    for key, ref in expected.items():
-        if key not in given:
-            continue
-        shape = _shape(given[key])
-        if shape is None:
-            wrong.append(f"{key} is a {type(given[key]).__name__}, not a tensor")
-        elif shape != tuple(ref.shape):
-            wrong.append(f"{key} has shape {shape}, expected {tuple(ref.shape)}")
-    if wrong:
-        problems.append(f"shape mismatches ({len(wrong)}): {_listed(wrong)}")
-    return problems
 
 
 def _hints(card: ModelCard, config: UTTConfig, given: Mapping[str, object]) -> list[str]:
@@ -102,26 +71,28 @@ def _hints(card: ModelCard, config: UTTConfig, given: Mapping[str, object]) -> l
     return hints
 
 
-def utt_config_for(card: ModelCard, state_dict: Mapping[str, object]) -> UTTConfig:
+def utt_config_for(
+    card: ModelCard, state_dict: Mapping[str, object], say: Callable[..., None]
+) -> UTTConfig:
     """The network configuration a card describes, with the metadata MLP as the checkpoint has it.
 
     Args:
         card: The model card (architecture "utt").
         state_dict: The checkpoint's network entries (see `network_state_dict`).
+        say: Where a card that disagrees with the checkpoint is said, `say(message, level)`.
 
     Returns:
         The configuration; the number of logits comes from the checkpoint when the card leaves
         it open.
     """
-    settings = card.sentinel2 or Sentinel2Settings()
+    settings = card.sentinel2 or FLAIR2
     has_metadata = any(k.startswith("mtd_mlp.") for k in state_dict)
     if has_metadata != settings.use_metadata:
-        log.warning(
-            "model %s: the card says use_metadata=%s but the checkpoint %s the metadata MLP; "
-            "following the checkpoint",
-            card.name,
-            settings.use_metadata,
-            "has" if has_metadata else "lacks",
+        say(
+            f"model {card.name}: the card says use_metadata={settings.use_metadata} but the "
+            f"checkpoint {'has' if has_metadata else 'lacks'} the metadata MLP; following the "
+            "checkpoint",
+            "WARNING",
         )
     num_classes = card.num_logits
     if not num_classes:
@@ -136,7 +107,11 @@ def utt_config_for(card: ModelCard, state_dict: Mapping[str, object]) -> UTTConf
     )
 
 
-def build_utt_network(card: ModelCard, state_dict: Mapping[str, torch.Tensor]) -> torch.nn.Module:
+def build_utt_network(
+    card: ModelCard,
+    state_dict: Mapping[str, torch.Tensor],
+    say: Callable[..., None] | None = None,
+) -> torch.nn.Module:
     """A U-T&T network with a checkpoint's weights, in eval mode.
 
     Args:
@@ -144,6 +119,8 @@ def build_utt_network(card: ModelCard, state_dict: Mapping[str, torch.Tensor]) -
             fix the expected shapes).
         state_dict: The checkpoint's `state_dict`, as saved by the official Lightning training
             (keys `model.*`, plus `criterion.*`, which are ignored) or already stripped.
+        say: Where warnings for the user go, `say(message, level)` (`Reporter.log`); by
+            default `logging`.
 
     Returns:
         The `UTTNetwork`, eval mode, on the CPU, weights loaded with `strict=True`.
@@ -162,17 +139,17 @@ def build_utt_network(card: ModelCard, state_dict: Mapping[str, torch.Tensor]) -
             f"model {card.name}: the checkpoint has no U-T&T keys (arch_vhr.*, arch_hr.*); "
             "is it a U-Net checkpoint? Use a U-Net model card for it"
         )
-    config = utt_config_for(card, given)
+    config = utt_config_for(card, given, say or LoggingReporter().log)
     try:
         network = UTTNetwork(config)
     except (KeyError, ValueError) as exc:
         raise ModelError(f"model {card.name}: cannot build U-T&T with {config}: {exc}") from exc
-    problems = state_dict_differences(network.state_dict(), given)
-    if problems:
+    mismatch = describe_state_mismatch(network.state_dict(), given)
+    if mismatch:
         hints = "; ".join(_hints(card, config, given))
         raise ModelError(
             f"model {card.name}: the checkpoint does not fit the FLAIR-2 U-T&T architecture: "
-            + "; ".join(problems)
+            + mismatch
             + (". " + hints[0].upper() + hints[1:] if hints else "")
             + ". Use an official FLAIR-2 U-T&T checkpoint (Lightning .ckpt) with a card that "
             "matches it"

@@ -3,15 +3,16 @@
 It describes the official FLAIR-2 baseline (shared/reference/UTT_FACTS.md): aerial R, G, B,
 NIR, elevation divided by 255 (no mean/std), 13 logits for FLAIR codes 1 to 12 then "other"
 (code 19 here). "Other" is inactive: its training weight was 0 (`criterion.0.weight` ends in
-0), so it never wins. Sentinel-2 settings are FLAIR-2's defaults (`Sentinel2Settings()`).
+0), so it never wins. Sentinel-2 settings are FLAIR-2's defaults (`FLAIR2`).
 A card JSON with the same content is in docs/utt-card.example.json.
 """
 
 from __future__ import annotations
 
-from engine.models.card import ModelCard, Normalization, Sentinel2Settings
+from engine.io.bands import CHANNEL_ORDER
+from engine.models.card import ModelCard, Normalization
+from engine.sentinel2.settings import FLAIR2
 
-UTT_CHANNELS = ("R", "G", "B", "NIR", "E")
 UTT_LOGIT_CODES = (*range(1, 13), 19)
 UTT_INACTIVE_CODES = (19,)
 
@@ -29,7 +30,7 @@ def default_utt_card(name: str) -> ModelCard:
     return ModelCard(
         name=name,
         architecture="utt",
-        channels=UTT_CHANNELS,
+        channels=CHANNEL_ORDER,
         normalization=Normalization(divisor=255.0),
         logit_codes=UTT_LOGIT_CODES,
         inactive_codes=UTT_INACTIVE_CODES,
@@ -41,5 +42,5 @@ def default_utt_card(name: str) -> ModelCard:
             "FLAIR-2 U-T&T: aerial U-Net (R, G, B, NIR, elevation / 255) fused with a U-TAE "
             "over a year of Sentinel-2 super-patches; 12 classes plus 'other' (never predicted)"
         ),
-        sentinel2=Sentinel2Settings(),
+        sentinel2=FLAIR2,
     )

@@ -6,7 +6,7 @@ Layout (official `adding_encoded_metadata`):
   f_i = 1e8 ** (-2 i / 16): x fills slots 0..15 as sin(x f_i), cos(x f_i) pairs, y slots 16..31.
 * `[32]` altitude / 3164.9099121094 (the dataset maximum).
 * `[33:35]` camera: `[1, 0]` when the camera name contains "UCE", else `[0, 1]`.
-* `[35:39]` one-hot of the year among the model's years (2018, 2019, 2020, 2021).
+* `[35:39]` one-hot of the year among the model's years (FLAIR-2: 2018, 2019, 2020, 2021).
 * `[39:45]` `(v + 1) / 2` of sin and cos of the month, of the day (2 pi day / 31) and of the time
   of day (2 pi seconds / 86400).
 
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputNotFound, InvalidInput
+from engine.sentinel2.settings import FLAIR2
 
 GEO_ENC_SIZE = 32
 """Length of the position code (the official loader always uses 32)."""
@@ -36,7 +37,8 @@ COORD_SCALE = 1e8
 ALTITUDE_MAX_M = 3164.9099121094
 """Altitude normaliser: the highest patch centroid of the FLAIR dataset."""
 
-DEFAULT_YEARS = (2018, 2019, 2020, 2021)
+DEFAULT_YEARS = FLAIR2.metadata_years
+"""The official U-T&T's years (`Sentinel2Settings.metadata_years` of FLAIR-2)."""
 
 
 def metadata_length(n_years: int = len(DEFAULT_YEARS)) -> int:

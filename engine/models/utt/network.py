@@ -36,7 +36,9 @@ from engine.models.utt.fusion import (
     MetadataMLP,
     center_crop,
 )
+from engine.models.utt.metadata import metadata_length
 from engine.models.utt.utae import UTAE, padded_frames
+from engine.sentinel2.settings import FLAIR2
 
 TILE_PX = 512
 """Aerial tile size the official U-T&T is built for (its metadata term needs a 16 x 16 map)."""
@@ -56,8 +58,8 @@ class UTTConfig:
 
     num_classes: int = 13
     aerial_channels: int = 5
-    s2_bands: int = 10
-    metadata_size: int | None = 45
+    s2_bands: int = len(FLAIR2.bands)
+    metadata_size: int | None = metadata_length(len(FLAIR2.metadata_years))
     encoder: str = "resnet34"
 
 
