@@ -23,7 +23,7 @@ from engine.io.destination import abort_all
 from engine.progress import Reporter
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
-GRACE_S = 0.5
+GRACE_S = 0.25
 POLL_S = 0.05
 
 T = TypeVar("T")

@@ -104,9 +104,10 @@ class PredictRequest:
     def arguments(self) -> list[str]:
         """The argument list after `python -m engine`."""
         args = ["predict", self.input_path, self.output_path, "--model", self.model,
-                "--bands", ",".join(str(b) for b in self.bands), "--device", self.device,
-                "--output-resolution", self.output_resolution, "--progress", "json",
-                "--overwrite"]
+                "--device", self.device, "--output-resolution", self.output_resolution,
+                "--progress", "json", "--overwrite"]
+        if self.bands:  # unset: the engine's own band rule decides, one rule for both
+            args += ["--bands", ",".join(str(b) for b in self.bands)]
         if self.card_path:
             args += ["--card", self.card_path]
         if self.elevation:

@@ -78,9 +78,12 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         }
         # the engine runs in another working directory: hand it absolute paths
         outputs = {k: os.path.abspath(v) if v else "" for k, v in outputs.items()}
+        band_names = (self.BAND_RED, self.BAND_GREEN, self.BAND_BLUE, self.BAND_NIR,
+                      self.BAND_ELEVATION)
+        chosen = rgba or any(parameters.get(n) not in (None, "", 0, -1) for n in band_names)
         request = PredictRequest(
             input_path=str(input_path), output_path=outputs[self.OUTPUT], model=model,
-            bands=bands.engine_bands(), card_path=card, elevation=elevation,
+            bands=bands.engine_bands() if chosen else (), card_path=card, elevation=elevation,
             extent=None if extent is None or plan is not None else (
                 extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
             mask_path=self._mask(parameters, context, feedback),
@@ -97,7 +100,10 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             acquisition_date=self._acquisition_date(parameters, context),
             strict=self.parameterAsBool(parameters, self.STRICT_SENTINEL2, context),
         )
-        feedback.pushInfo(f"Model: {model}; bands R,G,B,NIR,E = {bands.engine_bands()}"
+        named = dict(zip(("R", "G", "B", "NIR", "E"), bands.engine_bands()))
+        feedback.pushInfo(f"Model: {model}; bands "
+                          + (", ".join(f"{k}={v}" for k, v in named.items()) if chosen
+                             else "from the engine's rule (colour interpretation, then order)")
                           + (f"; elevation {elevation}" if elevation else ""))
         cleanup = [v for v in outputs.values() if v]
         try:

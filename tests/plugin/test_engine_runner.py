@@ -49,7 +49,7 @@ def test_events_become_progress_and_messages(qgis_app):
     ), feedback)
     assert done["outputs"] == {"output": "x.tif"}
     assert any("4 tiles" in i and "device: cpu" in i for i in feedback.infos)
-    assert 47.5 in feedback.progress and feedback.progress[-1] == 100.0
+    assert 46.0 in feedback.progress and feedback.progress[-1] == 100.0
     assert feedback.warnings == ["careful"]
 
 

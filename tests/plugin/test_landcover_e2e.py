@@ -74,10 +74,11 @@ def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch
     assert not (tmp_path / "none.tif").exists()
 
 
-def test_band_defaults_reach_the_engine(run_result):
+def test_band_defaults_are_the_engines(run_result):
+    """No band set in the dialog: no --bands, so the engine's one band rule decides."""
     _, feedback, _ = run_result
     command = feedback.commands[-1]
-    assert "-m engine predict" in command and "--bands 1,2,3,4,5" in command
+    assert "-m engine predict" in command and "--bands" not in command
     assert "--progress json" in command and "--tile-size 256" in command
 
 
