@@ -100,7 +100,7 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             acquisition_date=self._acquisition_date(parameters, context),
             strict=self.parameterAsBool(parameters, self.STRICT_SENTINEL2, context),
         )
-        named = dict(zip(("R", "G", "B", "NIR", "E"), bands.engine_bands()))
+        named = dict(zip(("R", "G", "B", "NIR", "E"), bands.engine_bands(), strict=False))
         feedback.pushInfo(f"Model: {model}; bands "
                           + (", ".join(f"{k}={v}" for k, v in named.items()) if chosen
                              else "from the engine's rule (colour interpretation, then order)")
