@@ -66,8 +66,10 @@ test-engine: engine-env
 test-plugin: system-deps engine-env
 	$(QGIS_PY) -m pytest tests/plugin -q -p no:cacheprovider
 
+LINTED := engine flair_qgis tests scripts benchmarks
 lint: engine-env
-	$(VENV)/bin/ruff check engine flair_qgis tests scripts benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 sample: engine-env
 	mkdir -p $(SAMPLE_DIR)

@@ -33,7 +33,7 @@ from engine.models.loader import load_model
 from engine.progress import Reporter
 from engine.sentinel2 import open_source
 from engine.tiling import Tiling
-from engine.utt_inputs import Acquisition, MetadataEncoder, Sentinel2Inputs, centres_bounds
+from engine.utt.inputs import Acquisition, MetadataEncoder, Sentinel2Inputs, centres_bounds
 from tests.fixtures.generate import make_unet_checkpoint
 from tests.fixtures.sentinel2_catalog import border_xy, make_catalog
 from tests.fixtures.utt_checkpoint import make_utt_checkpoint

@@ -1,6 +1,6 @@
 """Agreement and speed of reduced precision against fp32 (bf16 on CPU; bf16/fp16 on CUDA).
 
-    .venv/bin/python benchmarks/compare_precision.py [--device cpu] [--tile 1024] [--tiles 3]
+.venv/bin/python benchmarks/compare_precision.py [--device cpu] [--tile 1024] [--tiles 3]
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def main() -> None:
         for precision in precisions:
             codes, seconds = timed(Predictor(loaded, args.device, precision=precision), images)
             agree = 100 * float((codes == reference).mean())
-            print(f"{precision}: {seconds:.1f} s ({t_ref / seconds:.2f}x fp32 speed), {agree:.2f} % of pixels equal to fp32")
+            print(
+                f"{precision}: {seconds:.1f} s ({t_ref / seconds:.2f}x fp32 speed), {agree:.2f} % of pixels equal to fp32"
+            )
 
 
 if __name__ == "__main__":

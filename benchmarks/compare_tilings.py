@@ -5,14 +5,22 @@ is run through the engine's own pipeline. Prints agreement (% of pixels equal to
 reference) and seconds, plus the speed-up over IGN's 512/128 scheme.
 
     .venv/bin/python benchmarks/compare_tilings.py --size 2048 --threads 2
+    .venv/bin/python benchmarks/compare_tilings.py --flairhub flair-hub-ir-convnextv2tiny-upernet
+
+With `--flairhub NAME` the network is a generated checkpoint in the layout of that registry
+model (3 bands); FLAIR-HUB networks run on their card's tile size only, so each scheme gets a
+card with its tile and margin, and the whole image a card of the raster's size (Swin is built
+for it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +33,24 @@ sys.path.insert(0, str(REPO))
 from engine.cli import main as cli
 from engine.inference import Predictor
 from engine.models.loader import load_model
+from tests.fixtures.flairhub_checkpoint import (
+    make_flairhub_checkpoint,
+    make_irc_orthophoto,
+    registry_card,
+)
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
 
 SCHEMES = [(512, 128), (512, 64), (768, 128), (1024, 64), (1024, 128), (1024, 192), (1536, 128)]
+
+
+def _card_args(card, tmp: Path, tile: int, margin: int) -> list[str]:
+    """`--card` for a FLAIR-HUB card at this tile and margin (nothing for U-Nets)."""
+    if card is None:
+        return []
+    path = tmp / f"card_{tile}_{margin}.json"
+    fields = replace(card, name=f"{card.name}-{tile}", tile_size_px=tile, margin_px=margin)
+    path.write_text(json.dumps(fields.to_dict()))
+    return ["--card", str(path)]
 
 
 def main() -> None:
@@ -43,6 +66,7 @@ def main() -> None:
         default="plain",
         help="random checkpoint: smp's initial BatchNorm statistics, or varied ones",
     )
+    parser.add_argument("--flairhub", help="registry name of a FLAIR-HUB model to imitate")
     parser.add_argument(
         "--schemes",
         default=",".join(f"{t}/{m}" for t, m in SCHEMES),
@@ -64,16 +88,38 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for seed in range(args.seeds):
-            ckpt = make_unet_checkpoint(
-                tmp / f"m{seed}.pth", 5, 19, seed=100 + seed, realistic_bn=args.init == "varied-bn"
-            )
-            ortho = make_orthophoto(tmp / f"o{seed}.tif", args.size, args.size, 5, seed=200 + seed)
+            if args.flairhub:
+                card = registry_card(args.flairhub)
+                ckpt = make_flairhub_checkpoint(tmp / f"m{seed}.safetensors", card, 100 + seed)
+                bands = 3
+            else:
+                ckpt = make_unet_checkpoint(
+                    tmp / f"m{seed}.pth",
+                    5,
+                    19,
+                    seed=100 + seed,
+                    realistic_bn=args.init == "varied-bn",
+                )
+                bands, card = 5, None
+
+            def card_file(tile: int, margin: int, card=card) -> list[str]:
+                return _card_args(card, tmp, tile, margin)
+
+            if card is not None and card.channels[0] == "NIR":  # bands described NIR, R, G
+                ortho = make_irc_orthophoto(tmp / f"o{seed}.tif", args.size, seed=200 + seed)
+            else:
+                ortho = make_orthophoto(
+                    tmp / f"o{seed}.tif", args.size, args.size, bands, seed=200 + seed
+                )
             with rasterio.open(ortho) as ds:
                 raw = ds.read()
-            predictor = Predictor(load_model(str(ckpt)), "cpu", args.threads)
+            whole_card = card_file(args.size, 0)
+            card_path = Path(whole_card[1]) if whole_card else None
+            predictor = Predictor(load_model(str(ckpt), card_path=card_path), "cpu", args.threads)
             t0 = time.perf_counter()
             whole = predictor.predict(raw[None]).codes[0]
             t_whole = time.perf_counter() - t0
+            del predictor
             print(f"seed {seed}: whole image {args.size} px in one pass: {t_whole:.1f} s")
             for tile, margin in schemes:
                 out = tmp / f"{seed}_{tile}_{margin}.tif"
@@ -85,6 +131,7 @@ def main() -> None:
                         str(out),
                         "--model",
                         str(ckpt),
+                        *card_file(tile, margin),
                         "--tile-size",
                         str(tile),
                         "--margin",

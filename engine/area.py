@@ -69,8 +69,21 @@ class Area:
         ).astype(bool)
 
 
-def parse_extent(spec: str, default_crs: CRS) -> tuple[Bounds, CRS]:
-    """`xmin,ymin,xmax,ymax[,CRS]` (CRS as EPSG:n, n or WKT-free authority string)."""
+@dataclass(frozen=True)
+class Extent:
+    """`--extent` parsed: bounds and their CRS (None: the input raster's, known later)."""
+
+    bounds: Bounds
+    crs: CRS | None = None
+
+    def in_crs_or(self, default_crs: CRS) -> tuple[Bounds, CRS]:
+        """The bounds with their CRS, the raster's when the extent named none."""
+        return self.bounds, self.crs or default_crs
+
+
+def parse_extent(spec: str) -> Extent:
+    """`xmin,ymin,xmax,ymax[,CRS]` (CRS as EPSG:n, n or an authority string), checked once at
+    the command line so a typo never waits for the raster or the model."""
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) not in (4, 5):
         raise InvalidInput(f"--extent {spec!r} must be xmin,ymin,xmax,ymax[,CRS]")
@@ -82,14 +95,14 @@ def parse_extent(spec: str, default_crs: CRS) -> tuple[Bounds, CRS]:
         raise InvalidInput(f"--extent {spec!r}: the four bounds must be finite numbers")
     if xmin >= xmax or ymin >= ymax:
         raise InvalidInput(f"--extent {spec!r}: xmin must be < xmax and ymin < ymax")
-    crs = default_crs
+    crs = None
     if len(parts) == 5:
         code = parts[4]
         try:
             crs = CRS.from_user_input(f"EPSG:{code}" if code.isdigit() else code)
         except Exception as exc:  # rasterio raises CRSError subclasses of several kinds
             raise InvalidInput(f"--extent: {code!r} is not a CRS rasterio knows ({exc})") from None
-    return (xmin, ymin, xmax, ymax), crs
+    return Extent((xmin, ymin, xmax, ymax), crs)
 
 
 def _finite(bounds: Sequence[float]) -> bool:

@@ -15,257 +15,19 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from engine import __version__
-from engine.errors import Cancelled, EngineError, InvalidInput
+from engine.cli_values import add_common_options
+from engine.errors import Cancelled, EngineError
 from engine.failures import explain_unexpected
 from engine.interrupt import run_interruptible
 from engine.memory import release_large_buffers
+from engine.predict_cli import add_parser as add_predict
 from engine.progress import Reporter, make_reporter
+from engine.region_cli import add_parser as add_region
 
 EXIT_ERROR = 1
-
-
-def _codes(text: str) -> tuple[int, ...]:
-    """`1-12,19` -> (1, ..., 12, 19)."""
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out.extend(range(int(a), int(b) + 1))
-        elif part:
-            out.append(int(part))
-    return tuple(out)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--progress",
-        choices=("bar", "json", "none"),
-        default=None,
-        help="progress display: bar on a terminal (default there), json lines for programs, none",
-    )
-    p.add_argument("--debug", action="store_true", help="show the traceback of errors")
-
-
-def _add_predict(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "predict",
-        help="map the land cover of an orthophoto",
-        description="Map the land cover of an orthophoto with a FLAIR model.",
-    )
-    p.add_argument(
-        "input", help="orthophoto: any raster GDAL reads (also /vsizip/..., /vsicurl/..., URLs)"
-    )
-    p.add_argument(
-        "output", type=Path, help="land-cover GeoTIFF to write (FLAIR codes 1-19, 0 = no data)"
-    )
-    m = p.add_argument_group("model")
-    m.add_argument(
-        "--model",
-        default=None,
-        help="registry name (see `models`) or checkpoint path; default: the registry's default",
-    )
-    m.add_argument("--card", type=Path, help="model card JSON for a checkpoint given by path")
-    m.add_argument("--channels", help="checkpoint channels, e.g. R,G,B,NIR,E (without a card)")
-    m.add_argument(
-        "--classes", help="FLAIR code of each logit, e.g. 1-19 or 1-12,19 (without a card)"
-    )
-    m.add_argument("--inactive", help="codes that may never win, e.g. 15,16,17,19")
-    m.add_argument(
-        "--normalization",
-        choices=("flair-inc", "unit"),
-        help="flair-inc: mean/std on 0-255 values; unit: divide by 255 (FLAIR-1, U-T&T)",
-    )
-    m.add_argument(
-        "--download",
-        action="store_true",
-        help="download registry weights from the Hugging Face hub if not cached",
-    )
-    i = p.add_argument_group("input")
-    i.add_argument(
-        "--bands",
-        help="band numbers for R,G,B[,NIR[,E]] (default: from colour "
-        "interpretation, then 1,2,3,4,5)",
-    )
-    i.add_argument(
-        "--elevation", help="elevation raster for the E channel, PATH[:BAND], aligned on the fly"
-    )
-    i.add_argument("--extent", help="xmin,ymin,xmax,ymax[,CRS] (default CRS: the input's)")
-    i.add_argument("--mask", help="polygons (any OGR format, any CRS): map only inside them")
-    i.add_argument(
-        "--input-max",
-        type=float,
-        help="value that means full scale for 16-bit input "
-        "(default: 255, 4095 or 65535 from the data)",
-    )
-    r = p.add_argument_group("run")
-    r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    r.add_argument(
-        "--precision",
-        default="auto",
-        choices=("auto", "fp32", "bf16", "fp16"),
-        help="auto: bf16/fp16 on CUDA, fp32 on CPU",
-    )
-    r.add_argument(
-        "--threads", type=int, help="CPU threads for torch, 1 or more (default: all cores)"
-    )
-    r.add_argument(
-        "--tile-size",
-        type=int,
-        help="tile size in px, a positive multiple of 32 (default 1280; U-T&T 512)",
-    )
-    r.add_argument(
-        "--margin",
-        type=int,
-        help="overlap margin in px, 0 or more and under half the tile (default 128)",
-    )
-    r.add_argument(
-        "--batch-size", type=int, default=1, help="tiles per forward pass, 1 or more (default 1)"
-    )
-    o = p.add_argument_group("outputs")
-    o.add_argument(
-        "--output-resolution",
-        choices=("model", "input"),
-        default="model",
-        help="model: write on the 0.2 m processing grid; input: on the input's grid",
-    )
-    o.add_argument("--confidence", type=Path, help="GeoTIFF of the top class probability x 255")
-    o.add_argument(
-        "--probabilities", type=Path, help="GeoTIFF with one band per class, probability x 255"
-    )
-    o.add_argument("--stats", type=Path, help="class areas as .json or .csv")
-    o.add_argument("--polygons", type=Path, help="polygons of the map (.gpkg, .geojson, .fgb)")
-    o.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    s = p.add_argument_group("U-T&T (Sentinel-2)")
-    s.add_argument(
-        "--sentinel2",
-        help="stac[:URL[#collection]], planetary-computer, catalog:PATH or flair:PATH",
-    )
-    s.add_argument(
-        "--year", type=int, help="year of the Sentinel-2 series (the aerial acquisition's)"
-    )
-    s.add_argument(
-        "--strict", action="store_true", help="fail on tiles without a usable Sentinel-2 date"
-    )
-    s.add_argument(
-        "--acquisition-date",
-        help="aerial acquisition date YYYY-MM-DD (default: the raster's date tag)",
-    )
-    s.add_argument("--acquisition-time", help="aerial acquisition time HHhMM (default 12h00)")
-    s.add_argument("--camera", help="aerial camera name (default UCE-M3, UltraCam Eagle)")
-    s.add_argument(
-        "--altitude", type=float, help="ground altitude of the area in metres (default 0)"
-    )
-    s.add_argument(
-        "--no-monthly-average",
-        dest="monthly_average",
-        action="store_false",
-        default=None,
-        help="keep every usable date instead of monthly means",
-    )
-    s.add_argument(
-        "--cover-threshold",
-        type=float,
-        help="drop a date when its cloudy + snowy fraction reaches this (default 0.5)",
-    )
-    _common(p)
-    p.set_defaults(func=_run_predict)
-
-
-def _run_predict(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
-    from engine.io.destination import OutputPaths
-    from engine.models.overrides import CardOverrides
-    from engine.models.registry import load_registry
-    from engine.pipeline import run_predict
-    from engine.settings import PredictSettings
-
-    source = _input_path(args.input, "input raster")
-    output = _output_path(args.output, "output")
-    confidence = _output_path(args.confidence, "--confidence")
-    probabilities = _output_path(args.probabilities, "--probabilities")
-    stats = _output_path(args.stats, "--stats")
-    polygons = _output_path(args.polygons, "--polygons")
-    mask = _input_path(args.mask, "--mask") if args.mask else None
-    if args.elevation:
-        _require_utf8(args.elevation, "--elevation")
-    overrides = CardOverrides(
-        channels=tuple(c.strip().upper() for c in args.channels.split(","))
-        if args.channels
-        else None,
-        logit_codes=_codes(args.classes) if args.classes else None,
-        inactive_codes=_codes(args.inactive) if args.inactive else None,
-        normalization=args.normalization,
-    )
-    settings = PredictSettings(
-        input=source,
-        outputs=OutputPaths(output, confidence, probabilities),
-        model=args.model or load_registry().default,
-        card_path=args.card,
-        overrides=overrides,
-        bands=args.bands,
-        elevation=args.elevation,
-        extent=args.extent,
-        mask=mask,
-        device=args.device,
-        precision=args.precision,
-        threads=args.threads,
-        tile_size_px=args.tile_size,
-        margin_px=args.margin,
-        batch_size=args.batch_size,
-        output_resolution=args.output_resolution,
-        input_max=args.input_max,
-        stats=stats,
-        polygons=polygons,
-        overwrite=args.overwrite,
-        allow_download=args.download,
-        sentinel2=args.sentinel2,
-        year=args.year,
-        strict=args.strict,
-        acquisition_date=args.acquisition_date,
-        acquisition_time=args.acquisition_time,
-        camera=args.camera,
-        altitude_m=args.altitude,
-        monthly_average=args.monthly_average,
-        cover_threshold=args.cover_threshold,
-    )
-    result = run_predict(settings, reporter)
-    return {"outputs": result.outputs, "stats": result.stats}
-
-
-def _require_utf8(text: str, what: str) -> None:
-    """GDAL takes UTF-8 names only; a name whose bytes are not UTF-8 reaches Python with
-    surrogate escapes (os.fsdecode) and is refused here with a message, not a codec error."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        import os
-
-        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
-        raise InvalidInput(
-            f"{what} {shown}: the name is not valid UTF-8, which GDAL needs; rename the file "
-            "(and its folders) with UTF-8 characters"
-        ) from None
-
-
-def _input_path(text: str, what: str) -> Path | str:
-    """A raster or vector input: GDAL paths (/vsizip//abs/x.zip/a.tif, URLs) untouched,
-    local ones made absolute."""
-    from engine.failures import user_path
-
-    _require_utf8(text, what)
-    path = user_path(text)
-    return path if isinstance(path, str) else path.absolute()
-
-
-def _output_path(path: Path | None, what: str) -> Path | None:
-    if path is None:
-        return None
-    _require_utf8(str(path), what)
-    return path.expanduser()
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
@@ -277,7 +39,7 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", nargs="?", choices=("list", "download"), default="list")
     p.add_argument("name", nargs="?", help="model to download")
     p.add_argument("--json", action="store_true", help="print JSON")
-    _common(p)
+    add_common_options(p)
     p.set_defaults(func=_run_models)
 
 
@@ -312,7 +74,7 @@ def _run_models(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
             mark = "*" if row["default"] else " "
             state = "cached" if row["cached"] else "not downloaded"
             print(
-                f"{mark} {row['name']:<22} {','.join(row['channels']):<13} "
+                f"{mark} {row['name']:<36} {','.join(row['channels']):<13} "
                 f"{len(row['active_codes']):>2} classes  {state:<15} {row['source']['repo_id']}"
             )
         print("* default model. Download with: flair-landcover models download NAME")
@@ -409,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_predict(sub)
+    add_predict(sub)
+    add_region(sub)
     _add_models(sub)
     try:
         from engine.evaluation.cli import add_parser as add_evaluate

@@ -40,5 +40,10 @@ class DeviceError(EngineError, RuntimeError):
     """The requested compute device is not available."""
 
 
+class RegionError(EngineError, RuntimeError):
+    """A region run could not finish: its cluster did not start, or some blocks failed (the
+    others are mapped, and the same command retries them)."""
+
+
 class Cancelled(EngineError):
     """The run was stopped by the user (signal or cancel callback); nothing was left behind."""

@@ -18,8 +18,8 @@ class PredictionBatch:
     """Per-pixel results of one batch, all (B, H, W) except `probabilities` (B, K, H, W)."""
 
     codes: np.ndarray  # uint8 FLAIR codes, never an inactive code
-    confidence: np.ndarray | None = None  # uint8, top softmax probability x 255
-    probabilities: np.ndarray | None = None  # uint8 x 255, one plane per active code
+    confidence: np.ndarray | None = None  # uint8, top softmax probability in percent
+    probabilities: np.ndarray | None = None  # uint8 percent, one plane per active code
 
 
 class Predictor:
@@ -39,6 +39,7 @@ class Predictor:
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
+        self.loaded = loaded  # kept so a cached predictor can stand in for a fresh load
         self.card: ModelCard = loaded.card
         self.architecture: Architecture = loaded.architecture
         self.choice: DeviceChoice = choose_device(device, precision)
@@ -103,10 +104,10 @@ class Predictor:
             if confidence or probabilities:
                 p = torch.softmax(logits, dim=1)
                 if confidence:
-                    conf = _to_byte(p.max(dim=1).values)
+                    conf = _to_percent(p.max(dim=1).values)
                 if probabilities:
                     planes = [p[:, idx].sum(dim=1) for idx in self._logits_of_code]
-                    probs = _to_byte(torch.stack(planes, dim=1))
+                    probs = _to_percent(torch.stack(planes, dim=1))
         return PredictionBatch(codes=codes, confidence=conf, probabilities=probs)
 
     def _autocast(self):
@@ -115,5 +116,6 @@ class Predictor:
         return torch.autocast(self.device.type, dtype=self.choice.autocast_dtype)
 
 
-def _to_byte(p: torch.Tensor) -> np.ndarray:
-    return (p * 255.0).round_().clamp_(0, 255).to(torch.uint8).cpu().numpy()
+def _to_percent(p: torch.Tensor) -> np.ndarray:
+    """Probabilities as whole percents (0-100 in uint8): what a map reader expects to see."""
+    return (p * 100.0).round_().clamp_(0, 100).to(torch.uint8).cpu().numpy()

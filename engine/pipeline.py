@@ -8,21 +8,21 @@ together, so a failure or cancel at any phase leaves nothing at the destination.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import rasterio
 
-from engine.area import parse_extent
 from engine.device import choose_device
 from engine.errors import InvalidInput
 from engine.grid import Grid
 from engine.inference import Predictor
-from engine.io.bands import parse_elevation, resolve_bands
+from engine.io.bands import resolve_bands
 from engine.io.destination import Destinations
 from engine.io.map_writer import MapWriter, claim_rasters
 from engine.io.tile_reader import TileReader, open_raster, value_scale_for
+from engine.models.auto import resolve_auto_model
 from engine.models.loader import known_card, load_model
 from engine.planning import ExtrasFactory, plan_run
 from engine.polygons import POLYGON_DRIVERS, polygonize
@@ -47,14 +47,19 @@ class PredictResult:
 
 
 def run_predict(
-    settings: PredictSettings, reporter: Reporter, extras_factory: ExtrasFactory | None = None
+    settings: PredictSettings,
+    reporter: Reporter,
+    extras_factory: ExtrasFactory | None = None,
+    predictor: Predictor | None = None,
 ) -> PredictResult:
     """Map `settings.input` to a FLAIR land-cover GeoTIFF; see the module docstring.
 
     GDAL's block cache is capped (it defaults to 5 % of RAM and would grow with the output).
+    `predictor`: a model already loaded for these settings (a region's worker loads it once
+    for all its blocks); None loads it here.
     """
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), Destinations(settings.overwrite) as dest:
-        return _run_predict(settings, reporter, extras_factory, dest)
+        return _run_predict(settings, reporter, extras_factory, dest, predictor)
 
 
 def claim_outputs(settings: PredictSettings, destinations: Destinations) -> None:
@@ -71,11 +76,12 @@ def _run_predict(
     reporter: Reporter,
     extras_factory: ExtrasFactory | None,
     destinations: Destinations,
+    predictor: Predictor | None = None,
 ) -> PredictResult:
     claim_outputs(settings, destinations)
     src = open_raster(settings.input)
     try:
-        return _predict_open(settings, reporter, extras_factory, destinations, src)
+        return _predict_open(settings, reporter, extras_factory, destinations, src, predictor)
     finally:
         src.close()
 
@@ -86,28 +92,43 @@ def _predict_open(
     extras_factory: ExtrasFactory | None,
     destinations: Destinations,
     src,
+    preloaded: Predictor | None = None,
 ) -> PredictResult:
     # cheap checks first: a typo must not wait for the model to load (or download)
-    extent = parse_extent(settings.extent, src.crs) if settings.extent else None
     choose_device(settings.device, settings.precision)
-    elevation = parse_elevation(settings.elevation)
+    elevation = settings.elevation
     sentinel2 = None
-    if settings.sentinel2:  # the source's name is checked now; nothing is fetched yet
-        from engine.utt_run import sentinel2_extras
+    if settings.sentinel2.source:  # the source's name is checked now; nothing is fetched yet
+        from engine.utt.run import sentinel2_extras
 
-        sentinel2 = extras_factory or sentinel2_extras(settings)
-    early_card = known_card(settings.model, card_path=settings.card_path,
-                            overrides=settings.overrides)
-    if early_card is not None:
-        resolve_bands(early_card.channels, src.count, tuple(src.colorinterp), settings.bands,
-                      elevation, early_card.name)
-    loaded = load_model(
-        settings.model,
-        card_path=settings.card_path,
-        overrides=settings.overrides,
-        allow_download=settings.allow_download,
-        say=reporter.log,
+        sentinel2 = extras_factory or sentinel2_extras(settings.sentinel2, settings.input)
+    model = resolve_auto_model(  # `--model auto`: chosen from the bands, said with why
+        settings.model, src, settings.bands, elevation, sentinel2 is not None, reporter.log
     )
+    settings = replace(settings, model=model)
+    early_card = known_card(
+        settings.model, card_path=settings.card_path, overrides=settings.overrides
+    )
+    if early_card is not None:
+        resolve_bands(
+            early_card.channels,
+            src.count,
+            tuple(src.colorinterp),
+            settings.bands,
+            elevation,
+            early_card.name,
+            tuple(src.descriptions),
+        )
+    if preloaded is not None:  # a region worker's model, loaded once for all its blocks
+        loaded = preloaded.loaded
+    else:
+        loaded = load_model(
+            settings.model,
+            card_path=settings.card_path,
+            overrides=settings.overrides,
+            allow_download=settings.allow_download,
+            say=reporter.log,
+        )
     card = loaded.card
     mapping = resolve_bands(
         card.channels,
@@ -116,10 +137,13 @@ def _predict_open(
         settings.bands,
         elevation,
         card.name,
+        tuple(src.descriptions),
     )
     scale = value_scale_for(src, mapping.ortho_bands, settings.input_max)
-    plan, same = plan_run(settings, loaded, src, extent, reporter)
-    predictor = Predictor(loaded, settings.device, settings.threads, settings.precision)
+    plan, same = plan_run(settings, loaded, src, reporter)
+    predictor = preloaded or Predictor(
+        loaded, settings.device, settings.threads, settings.precision
+    )
     reporter.log(
         f"model {card.name} ({card.architecture}, {','.join(card.channels)}): {mapping.describe()}"
     )
@@ -137,8 +161,7 @@ def _predict_open(
         )
     if not loaded.architecture.uses_sentinel2 and extras_factory is not None:
         reporter.log(
-            f"model {card.name} is {loaded.architecture.title}: the Sentinel-2 options are "
-            "ignored",
+            f"model {card.name} is {loaded.architecture.title}: the Sentinel-2 options are ignored",
             "WARNING",
         )
         extras_factory = None
@@ -149,7 +172,8 @@ def _predict_open(
     area_km2 = plan.work.area_m2 / 1e6
     tiling = plan.tiling
     reporter.log(
-        f"{len(tiling)} tiles of {tiling.read_shape[1]} px (margin {tiling.margin_px} px, "
+        f"{len(tiling)} tile{'' if len(tiling) == 1 else 's'} of {tiling.read_shape[1]} px "
+        f"(margin {tiling.margin_px} px, "
         f"batch {settings.batch_size}) over {area_km2:.4f} km2 "
         f"({plan.work.width} x {plan.work.height} px at {plan.work.res_m:g} m)"
     )
@@ -219,5 +243,3 @@ def _statistics(counts: np.ndarray, output: Grid, reporter: Reporter) -> dict[st
         )
         stats["warning"] = "no valid pixel in the area"
     return stats
-
-

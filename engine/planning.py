@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rasterio.windows import Window
+
 from engine.area import Area, area_from_extent, area_from_polygons, whole_grid
 from engine.errors import InvalidInput
-from engine.grid import Bounds, Grid
+from engine.grid import Grid
 from engine.models.architectures import ExtraInputs
 from engine.models.loader import LoadedModel
 from engine.processing_grid import choose_processing_grid
@@ -52,7 +54,6 @@ def plan_run(
     settings: PredictSettings,
     loaded: LoadedModel,
     src,
-    extent: tuple[Bounds, Any] | None,
     reporter: Reporter,
 ) -> tuple[Plan, bool]:
     """The run's grids, area and tiling; True as well when the processing grid is the source's
@@ -68,10 +69,12 @@ def plan_run(
     grid = chosen.grid
     if settings.mask:
         area = area_from_polygons(grid, settings.mask)
-    elif extent is not None:
-        area = area_from_extent(grid, *extent)
+    elif settings.extent is not None:
+        area = area_from_extent(grid, *settings.extent.in_crs_or(src.crs))
     else:
         area = whole_grid(grid)
+    if settings.window is not None:  # a region's block: this window, the mask's polygons kept
+        area = Area(Window(*settings.window), area.polygons)
     work = grid.subgrid(area.window)
     if settings.output_resolution == "input":
         if grid.crs != src.crs:
@@ -92,6 +95,8 @@ def plan_run(
             )
     else:
         tile = settings.tile_size_px or DEFAULT_TILE_SIZE_PX
-    margin = settings.margin_px if settings.margin_px is not None else DEFAULT_MARGIN_PX
+    margin = settings.margin_px
+    if margin is None:  # the card's own margin (FLAIR-HUB: chosen by measurement), else ours
+        margin = card.margin_px if card.margin_px is not None else DEFAULT_MARGIN_PX
     tiling = Tiling(work.height, work.width, tile, margin, fixed_size=fixed)
     return Plan(grid, area, work, output, tiling), chosen.same_as_source

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.area import Extent
 from engine.errors import InvalidInput
+from engine.io.bands import RasterBand
 from engine.io.destination import OutputPaths
 from engine.models.overrides import CardOverrides
 from engine.tiling import SIZE_MULTIPLE
@@ -20,6 +23,31 @@ OUTPUT_RESOLUTIONS = ("model", "input")
 
 
 @dataclass(frozen=True)
+class Sentinel2Options:
+    """The Sentinel-2 options of a run (U-T&T): where the series comes from, which year, and
+    the aerial acquisition the metadata encodes. Unset values fall back to the model card's
+    settings or to what the raster's tags say."""
+
+    source: str | None = None  # stac[:URL], planetary-computer, catalog:PATH, flair:PATH
+    year: int | None = None
+    strict: bool = False  # a tile without a usable date is an error
+    acquisition_date: dt.date | None = None
+    acquisition_time: str | None = None  # HHhMM
+    camera: str | None = None
+    altitude_m: float | None = None
+    monthly_average: bool | None = None  # None: the model card's
+    cover_threshold: float | None = None  # None: the model card's
+
+    def __post_init__(self) -> None:
+        if self.cover_threshold is not None and not (
+            math.isfinite(self.cover_threshold) and self.cover_threshold > 0
+        ):
+            raise InvalidInput("--cover-threshold must be positive (0.5 in FLAIR-2)")
+        if self.altitude_m is not None and not math.isfinite(self.altitude_m):
+            raise InvalidInput(f"--altitude {self.altitude_m}: give a number of metres")
+
+
+@dataclass(frozen=True)
 class PredictSettings:
     """Everything `predict` needs; paths are absolute, options checked for range."""
 
@@ -28,9 +56,9 @@ class PredictSettings:
     model: str
     card_path: Path | None = None
     overrides: CardOverrides = field(default_factory=CardOverrides)
-    bands: str | None = None
-    elevation: str | None = None
-    extent: str | None = None
+    bands: tuple[int, ...] | None = None  # R, G, B, NIR, E band numbers; None: the default rule
+    elevation: RasterBand | None = None
+    extent: Extent | None = None
     mask: Path | str | None = None  # a str for GDAL paths (/vsizip/..., URLs)
     device: str = "auto"
     precision: str = "auto"
@@ -44,15 +72,10 @@ class PredictSettings:
     polygons: Path | None = None
     overwrite: bool = False
     allow_download: bool = False
-    sentinel2: str | None = None
-    year: int | None = None
-    strict: bool = False
-    acquisition_date: str | None = None  # U-T&T metadata, YYYY-MM-DD
-    acquisition_time: str | None = None  # HHhMM
-    camera: str | None = None
-    altitude_m: float | None = None
-    monthly_average: bool | None = None  # None: the model card's
-    cover_threshold: float | None = None  # None: the model card's
+    sentinel2: Sentinel2Options = field(default_factory=Sentinel2Options)
+    # a region's block: exactly this window (col_off, row_off, width, height) of the processing
+    # grid, so its tiles are those a run over the whole grid would place there (engine.region)
+    window: tuple[int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -84,12 +107,6 @@ class PredictSettings:
         high = self.input_max
         if high is not None and not (math.isfinite(high) and high > 0):
             raise InvalidInput(f"--input-max {self.input_max}: give a positive number such as 4095")
-        if self.cover_threshold is not None and not (
-            math.isfinite(self.cover_threshold) and self.cover_threshold > 0
-        ):
-            raise InvalidInput("--cover-threshold must be positive (0.5 in FLAIR-2)")
-        if self.altitude_m is not None and not math.isfinite(self.altitude_m):
-            raise InvalidInput(f"--altitude {self.altitude_m}: give a number of metres")
         if self.extent and self.mask:
             raise InvalidInput("give either --extent or --mask, not both")
         paths = [p for _, p in self.outputs.rasters()] + [

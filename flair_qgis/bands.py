@@ -33,6 +33,11 @@ class BandMapping(NamedTuple):
             bands.append(extra)
         return bands
 
+    def describe(self) -> str:
+        """ "R=1, G=2, B=3, NIR=4": each channel named with its band, unknown ones left out."""
+        names = ("R", "G", "B", "NIR", "E")
+        return ", ".join(f"{n}={b}" for n, b in zip(names, self.engine_bands(), strict=False))
+
 
 def _interpretations(layer: QgsRasterLayer) -> list:
     provider = layer.dataProvider()
@@ -43,6 +48,7 @@ def default_bands(layer: QgsRasterLayer) -> BandMapping:
     """The band mapping a layer suggests (see the module docstring)."""
     count = layer.bandCount()
     interps = _interpretations(layer)
+
     def first(kind) -> int:
         return next((b for b, i in enumerate(interps, start=1) if i == kind), 0)
 
@@ -58,11 +64,20 @@ def default_bands(layer: QgsRasterLayer) -> BandMapping:
     return BandMapping(red, green, blue, nir, elevation)
 
 
-def resolve_bands(layer: QgsRasterLayer, red: int | None, green: int | None, blue: int | None,
-                  nir: int | None, elevation: int | None) -> BandMapping:
+def resolve_bands(
+    layer: QgsRasterLayer,
+    red: int | None,
+    green: int | None,
+    blue: int | None,
+    nir: int | None,
+    elevation: int | None,
+) -> BandMapping:
     """The user's band choices, with the layer's defaults for those left empty (None or 0)."""
     auto = default_bands(layer)
     return BandMapping(
-        red or auto.red, green or auto.green, blue or auto.blue,
-        nir if nir else auto.nir, elevation if elevation else auto.elevation,
+        red or auto.red,
+        green or auto.green,
+        blue or auto.blue,
+        nir if nir else auto.nir,
+        elevation if elevation else auto.elevation,
     )

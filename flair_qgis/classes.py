@@ -52,6 +52,11 @@ def class_table_html() -> str:
     return f"<table><tr><th>Code</th><th>Colour</th><th>Class</th></tr>{rows}</table>"
 
 
+def class_table_text() -> str:
+    """The legend as plain lines ("  1  #db0e9a  building"), for the command line's help."""
+    return "\n".join(f"{c.code:>3}  {c.colour}  {c.name}" for c in FLAIR_CLASSES)
+
+
 CITATION = (
     "Garioud A., Gonthier N., Landrieu L., De Wit A., Valette M., Poupée M., Giordano S., "
     "Wattrelos B. (2023). FLAIR: a Country-Scale Land Cover Semantic Segmentation Dataset From "

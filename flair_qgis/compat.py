@@ -21,11 +21,14 @@ def _pick(old_owner: object, old_name: str, new_path: str) -> object:
     return owner
 
 
-FLAG_ADVANCED = _pick(QgsProcessingParameterDefinition, "FlagAdvanced",
-                      "ProcessingParameterFlag.Advanced")
-FLAG_OPTIONAL = _pick(QgsProcessingParameterDefinition, "FlagOptional",
-                      "ProcessingParameterFlag.Optional")
+FLAG_ADVANCED = _pick(
+    QgsProcessingParameterDefinition, "FlagAdvanced", "ProcessingParameterFlag.Advanced"
+)
+FLAG_OPTIONAL = _pick(
+    QgsProcessingParameterDefinition, "FlagOptional", "ProcessingParameterFlag.Optional"
+)
 TYPE_POLYGON = _pick(QgsProcessing, "TypeVectorPolygon", "ProcessingSourceType.VectorPolygon")
-NUMBER_INTEGER = _pick(QgsProcessingParameterNumber, "Integer",
-                       "ProcessingNumberParameterType.Integer")
+NUMBER_INTEGER = _pick(
+    QgsProcessingParameterNumber, "Integer", "ProcessingNumberParameterType.Integer"
+)
 FILE_FOLDER = _pick(QgsProcessingParameterFile, "Folder", "ProcessingFileParameterBehavior.Folder")

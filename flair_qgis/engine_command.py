@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fields import option
+
 SENTINEL2_SOURCES: tuple[tuple[str, str], ...] = (
     ("none", "None (U-Net models)"),
     ("stac", "STAC API (default: Earth Search sentinel-2-c1-l2a)"),
@@ -36,7 +38,7 @@ def sentinel2_spec(kind: str, location: str) -> str | None:
     if kind not in ("stac", "catalog", "flair"):
         raise ValueError(f"unknown Sentinel-2 source {kind!r}")
     if location.lower().startswith(f"{kind}:"):
-        location = location[len(kind) + 1:].strip()
+        location = location[len(kind) + 1 :].strip()
     if kind == "stac":
         if not location:
             return "stac"
@@ -45,7 +47,8 @@ def sentinel2_spec(kind: str, location: str) -> str | None:
         if not location.lower().startswith(("http://", "https://")):
             raise ValueError(
                 f"SENTINEL2_LOCATION {location!r}: a STAC API is an http:// or https:// URL "
-                "(optionally #collection), 'planetary-computer', or empty for Earth Search")
+                "(optionally #collection), 'planetary-computer', or empty for Earth Search"
+            )
         return f"stac:{location}"
     if not location:
         what = "a catalogue file or its folder" if kind == "catalog" else "the dataset folder"
@@ -102,39 +105,54 @@ class PredictRequest:
     extra: Sequence[str] = field(default_factory=tuple)
 
     def arguments(self) -> list[str]:
-        """The argument list after `python -m engine`."""
-        args = ["predict", self.input_path, self.output_path, "--model", self.model,
-                "--device", self.device, "--output-resolution", self.output_resolution,
-                "--progress", "json", "--overwrite"]
+        """The argument list after `python -m engine`; each option comes from the dialog's
+        field table (`fields.py`), which also turns the engine's messages back into fields."""
+        args = [
+            "predict",
+            self.input_path,
+            self.output_path,
+            option("MODEL"),
+            self.model,
+            option("DEVICE"),
+            self.device,
+            option("OUTPUT_RESOLUTION"),
+            self.output_resolution,
+            "--progress",
+            "json",
+            "--overwrite",
+        ]
         if self.bands:  # unset: the engine's own band rule decides, one rule for both
-            args += ["--bands", ",".join(str(b) for b in self.bands)]
+            args += [option("BAND_RED"), ",".join(str(b) for b in self.bands)]
         if self.card_path:
-            args += ["--card", self.card_path]
+            args += [option("MODEL_CARD"), self.card_path]
         if self.elevation:
-            args += ["--elevation", self.elevation]
+            args += [option("ELEVATION"), self.elevation]
         if self.extent is not None:
             bounds = ",".join(repr(float(v)) for v in self.extent)
-            args += ["--extent", f"{bounds},{self.extent_crs}" if self.extent_crs else bounds]
+            args += [option("EXTENT"), f"{bounds},{self.extent_crs}" if self.extent_crs else bounds]
         if self.mask_path:
-            args += ["--mask", self.mask_path]
+            args += [option("MASK"), self.mask_path]
         if self.tile_size_px > 0:
-            args += ["--tile-size", str(self.tile_size_px)]
+            args += [option("TILE_SIZE"), str(self.tile_size_px)]
         if self.margin_px >= 0:
-            args += ["--margin", str(self.margin_px)]
+            args += [option("MARGIN"), str(self.margin_px)]
         if self.batch_size > 0:
-            args += ["--batch-size", str(self.batch_size)]
-        for flag, value in (("--confidence", self.confidence_path),
-                            ("--stats", self.stats_path), ("--polygons", self.polygons_path)):
+            args += [option("BATCH_SIZE"), str(self.batch_size)]
+        for name, value in (
+            ("CONFIDENCE", self.confidence_path),
+            ("STATS", self.stats_path),
+            ("POLYGONS", self.polygons_path),
+        ):
             if value:
-                args += [flag, value]
+                args += [option(name), value]
         if self.sentinel2:
-            args += ["--sentinel2", self.sentinel2]
+            args += [option("SENTINEL2_SOURCE"), self.sentinel2]
             if self.year:
-                args += ["--year", str(self.year)]
+                args += [option("YEAR"), str(self.year)]
             if self.acquisition_date:
-                args += ["--acquisition-date", self.acquisition_date]
+                args += [option("ACQUISITION_DATE"), self.acquisition_date]
             if self.strict:
-                args.append("--strict")
+                args.append(option("STRICT_SENTINEL2"))
         if self.download:
             args.append("--download")
         return args + list(self.extra)
@@ -145,11 +163,21 @@ def engine_command(python: str | Path, arguments: Sequence[str]) -> list[str]:
     return [str(python), "-m", "engine", *arguments]
 
 
-def evaluate_arguments(prediction: str, reference: str, report_dir: str,
-                       mask: str = "") -> list[str]:
+def evaluate_arguments(
+    prediction: str, reference: str, report_dir: str, mask: str = ""
+) -> list[str]:
     """The argument list of `engine evaluate` for a prediction raster against a reference."""
-    args = ["evaluate", "--prediction", prediction, "--reference", reference,
-            "--report", report_dir, "--progress", "json"]
+    args = [
+        "evaluate",
+        "--prediction",
+        prediction,
+        "--reference",
+        reference,
+        "--report",
+        report_dir,
+        "--progress",
+        "json",
+    ]
     if mask:
         args += ["--mask", mask]
     return args

@@ -7,6 +7,7 @@ of that environment's Python. A missing or broken engine never stops the provide
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,12 +17,14 @@ from typing import NamedTuple
 
 from qgis.core import QgsApplication, QgsProcessingException
 
-from .settings import ENV_ENGINE_PYTHON, KEY_ENGINE_PYTHON, engine_python_setting
+from .settings import ENV_ENGINE_PYTHON, ENV_WEIGHTS_DIR, engine_python_setting, weights_dir
 
+REPAIR = "run Install or repair the FLAIR engine"
 INSTALL_HINT = (
-    "Run 'Install or repair the FLAIR engine' (flair:install_engine) from the Processing "
-    f"toolbox, or set the environment variable {ENV_ENGINE_PYTHON} (or the QGIS setting "
-    f"{KEY_ENGINE_PYTHON}) to the Python of an environment where the FLAIR engine is installed."
+    "Run 'Install or repair the FLAIR engine' (flair:install_engine; Plugins > FLAIR menu or the "
+    "Processing toolbox), or set the engine Python in Processing > Options > Providers > FLAIR "
+    f"(the environment variable {ENV_ENGINE_PYTHON} wins) to the Python of an environment where "
+    "the FLAIR engine is installed."
 )
 
 
@@ -83,11 +86,22 @@ def engine_environment(pythonpath: str = "") -> dict[str, str]:
     those variables are removed to keep the two stacks apart.
     """
     env = dict(os.environ)
-    for key in ("PYTHONHOME", "PYTHONPATH", "GDAL_DATA", "GDAL_DRIVER_PATH", "PROJ_LIB",
-                "PROJ_DATA", "PYTHONSTARTUP", "VIRTUAL_ENV"):
+    for key in (
+        "PYTHONHOME",
+        "PYTHONPATH",
+        "GDAL_DATA",
+        "GDAL_DRIVER_PATH",
+        "PROJ_LIB",
+        "PROJ_DATA",
+        "PYTHONSTARTUP",
+        "VIRTUAL_ENV",
+    ):
         env.pop(key, None)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
+    weights = weights_dir()
+    if weights:  # the provider setting, unless the variable already says it
+        env[ENV_WEIGHTS_DIR] = weights
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     return env
@@ -103,31 +117,123 @@ def subprocess_flags() -> int:
     return getattr(subprocess, "CREATE_NO_WINDOW", 0) if sys.platform == "win32" else 0
 
 
+def start_engine_process(
+    command: list[str], env: dict[str, str], merge_stderr: bool = False
+) -> subprocess.Popen:
+    """An engine (or pip) subprocess as the plugin runs them all: text lines in UTF-8, no
+    stdin, a neutral working folder, no console window; stderr apart or merged into stdout."""
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        bufsize=1,
+        env=env,
+        cwd=neutral_cwd(),
+        creationflags=subprocess_flags(),
+    )
+
+
 _checked: dict[tuple[str, float], EngineLocation] = {}
-_PROBE = "import engine, engine.cli; print(engine.__version__)"
+PROBE_MODULE = "engine.health"
+
+
+def plugin_version() -> str:
+    """The plugin's version from its metadata.txt (beside the package in the zip, else the
+    repository root), or '' when it cannot be read."""
+    for path in (PLUGIN_DIR / "metadata.txt", PLUGIN_DIR.parent / "metadata.txt"):
+        try:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                key, _, value = line.partition("=")
+                if key.strip() == "version":
+                    return value.strip()
+        except OSError:
+            continue
+    return ""
 
 
 def _probe(python: Path, pythonpath: str, timeout_s: float) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            [str(python), "-c", _PROBE], capture_output=True, text=True, timeout=timeout_s,
-            env=engine_environment(pythonpath), cwd=neutral_cwd(),
-            creationflags=subprocess_flags(), check=False,
+            [str(python), "-m", PROBE_MODULE],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=engine_environment(pythonpath),
+            cwd=neutral_cwd(),
+            creationflags=subprocess_flags(),
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise QgsProcessingException(
-            f"The FLAIR engine Python {python} cannot be started ({exc}). {INSTALL_HINT}"
+            f"The FLAIR engine Python {python} cannot be started ({exc}): {REPAIR}. {INSTALL_HINT}"
         ) from exc
+
+
+def _health(proc: subprocess.CompletedProcess) -> dict | None:
+    """The JSON object `engine.health` printed, or None when it printed none."""
+    for line in reversed(proc.stdout.strip().splitlines()):
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(report, dict) and "version" in report:
+            return report
+    return None
+
+
+def _last_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit code {proc.returncode}"
+
+
+def diagnose(python: Path, proc: subprocess.CompletedProcess, bundled: bool) -> str | None:
+    """What is wrong with the engine behind a probe, as a message ending in what to do, or None
+    when it is ready. `bundled`: the engine source is the plugin's own copy."""
+    report = _health(proc)
+    if report is None:
+        if "No module named engine.health" in proc.stderr:
+            return (
+                f"The FLAIR engine at {python} is older than the plugin (it has no "
+                f"engine.health): {REPAIR} to update it."
+            )
+        return (
+            f"The FLAIR engine at {python} is missing or broken ({_last_line(proc)}): "
+            f"{REPAIR}. {INSTALL_HINT}"
+        )
+    missing = report.get("missing") or {}
+    if missing:
+        names = ", ".join(sorted(missing))
+        return (
+            f"The FLAIR engine at {python} is incompletely installed: {names} cannot be "
+            f"imported ({next(iter(missing.values()))}). An installation probably stopped "
+            f"half way: {REPAIR} (Plugins > FLAIR land cover, or flair:install_engine)."
+        )
+    wanted = plugin_version()
+    found = str(report.get("version", ""))
+    if not bundled and wanted and found != wanted:
+        return (
+            f"The FLAIR engine at {python} is version {found}, the plugin {wanted}: "
+            f"{REPAIR} to install the engine that matches the plugin."
+        )
+    return None
 
 
 def check_engine(location: EngineLocation, timeout_s: float = 120.0) -> EngineLocation:
     """The location, checked (with `pythonpath` set when the bundled engine source is needed);
-    raises QgsProcessingException saying what to do when the engine cannot be used."""
+    raises QgsProcessingException saying what to do when the engine cannot be used.
+
+    The probe (`python -m engine.health`) imports the engine's real dependencies and reads its
+    version, so a half-installed environment is reported before any run, not as an unexpected
+    ModuleNotFoundError in the middle of one."""
     python = location.python
     if not python.is_file():
         raise QgsProcessingException(
-            f"The FLAIR engine Python {python} (from {location.origin}) does not exist. "
-            f"{INSTALL_HINT}"
+            f"The FLAIR engine Python {python} (from {location.origin}) does not exist: "
+            f"{REPAIR}. {INSTALL_HINT}"
         )
     key = (str(python), python.stat().st_mtime)
     if key in _checked:
@@ -135,15 +241,12 @@ def check_engine(location: EngineLocation, timeout_s: float = 120.0) -> EngineLo
     proc = _probe(python, "", timeout_s)
     pythonpath = ""
     source = engine_source_dir()
-    if proc.returncode != 0 and "No module named 'engine" in proc.stderr and source:
+    if proc.returncode != 0 and "No module named 'engine'" in proc.stderr and source:
         pythonpath = str(source)
         proc = _probe(python, pythonpath, timeout_s)
-    if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        reason = lines[-1] if lines else f"exit code {proc.returncode}"
-        raise QgsProcessingException(
-            f"The FLAIR engine at {python} is missing or broken ({reason}). {INSTALL_HINT}"
-        )
+    problem = diagnose(python, proc, bundled=bool(pythonpath))
+    if problem:
+        raise QgsProcessingException(problem)
     checked = location._replace(pythonpath=pythonpath)
     _checked[key] = checked
     return checked

@@ -2,46 +2,80 @@
 
 The engine prints one JSON object per line on stdout (`--progress json`): start, progress, log,
 done and error events. A reader thread queues the lines so the loop here can poll
-`feedback.isCanceled()` between them; cancel sends SIGTERM (the engine then removes partial
-outputs), then kills after a grace period, and removes anything left at the output paths.
+`feedback.isCanceled()` between them; cancel sends SIGTERM (the engine stops within 2 s and
+removes its temporaries), kills after a grace period, then checks that nothing is left at the
+destinations (the outputs, their hidden `.NAME.partial-*` and `.NAME.lock` files) and says so.
+
+A cancel raises a plain QgsProcessingException: QGIS 3.22's dialog prints a clean message for
+that class only, and a traceback for any subclass.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import queue
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from .engine_locator import engine_environment, neutral_cwd, subprocess_flags
+from .engine_locator import engine_environment, start_engine_process
 
-# Share of the progress bar each engine phase fills; unknown phases use the whole bar.
+# Share of the progress bar each engine phase fills; unknown phases use the whole bar. Before
+# the first phase (engine start, model loading) the bar creeps up to LOADING_PERCENT.
+LOADING_PERCENT = 3.0
 PHASE_RANGES: dict[str, tuple[float, float]] = {
-    "sentinel2": (0.0, 30.0),
+    "sentinel2": (LOADING_PERCENT, 30.0),
     "inference": (30.0, 92.0),
     "overviews": (92.0, 96.0),
     "polygons": (96.0, 100.0),
 }
 # What the toolbox's progress text says during each phase; other phases show their name.
+LOADING_TEXT = "Starting the FLAIR engine and loading the model\u2026"
 PHASE_TEXTS: dict[str, str] = {
     "sentinel2": "Loading Sentinel-2 time series\u2026",
     "inference": "Running the model on the tiles\u2026",
     "overviews": "Writing the land-cover map and its overviews\u2026",
     "polygons": "Building polygons\u2026",
 }
-TERMINATE_GRACE_S = 10.0
+PHASE_TITLES: dict[str, str] = {
+    "inference": "Inference",
+    "sentinel2": "Sentinel-2 series",
+    "overviews": "Overviews",
+    "polygons": "Polygons",
+}
+# the engine stops within 2 s of SIGTERM (it runs its work in a worker thread)
+TERMINATE_GRACE_S = 3.0
+# time constant of the creeping bar while nothing is reported (loading, a long single tile)
+CREEP_S = 15.0
+CANCELLED_MESSAGE = "FLAIR run cancelled; no output was left behind."
 _EOF = object()
 
+Explain = Callable[[str, str], str]  # (error type, engine message) -> message for the user
 
-class EngineCancelled(QgsProcessingException):
-    """The user cancelled the run; the engine was stopped and partial outputs removed."""
+
+def plural(count: object, unit: str) -> str:
+    """ "1 tile", "4 tiles": the engine names its units in the plural."""
+    singular = unit[:-1] if unit.endswith("s") else unit
+    return f"{count} {singular if count == 1 else unit}"
+
+
+def leftovers(destination: Path) -> list[Path]:
+    """What a run may have left beside `destination`: the file itself is not counted, only the
+    engine's hidden working files (`.NAME.partial-*`, `.NAME.lock`) for it and its sidecars."""
+    folder = destination.parent
+    if not folder.is_dir():
+        return []
+    stem = destination.stem
+    return sorted(
+        p for p in folder.glob(f".{stem}.*") if ".partial-" in p.name or p.name.endswith(".lock")
+    )
 
 
 def _pump(stream: Any, sink: queue.Queue) -> None:
@@ -64,17 +98,19 @@ def _stamp(path: Path) -> tuple[float, int] | None:
 
 
 class ProgressMapper:
-    """Maps (phase, fraction) to a 0..100 bar; U-Net runs without Sentinel-2 use 0..95."""
+    """Maps (phase, fraction) to a 0..100 bar; a U-Net run without Sentinel-2 gives inference
+    the bar from the end of model loading."""
 
     def __init__(self, ranges: dict[str, tuple[float, float]] | None = None) -> None:
         self.ranges = dict(PHASE_RANGES if ranges is None else ranges)
+        self.loading = LOADING_PERCENT if self.ranges else 0.0
         self.seen_sentinel2 = False
 
-    def percent(self, phase: str, fraction: float) -> float | None:
+    def percent(self, phase: str, fraction: float) -> float:
         if phase == "sentinel2":
             self.seen_sentinel2 = True
         if phase == "inference" and not self.seen_sentinel2 and phase in self.ranges:
-            low, high = 0.0, self.ranges[phase][1]
+            low, high = self.loading, self.ranges[phase][1]
         elif phase in self.ranges:
             low, high = self.ranges[phase]
         else:
@@ -97,6 +133,7 @@ class EngineRun:
         cleanup_paths: Iterable[str | Path] = (),
         mapper: ProgressMapper | None = None,
         env: dict[str, str] | None = None,
+        explain: Explain | None = None,
     ) -> None:
         self.env = env if env is not None else engine_environment()
         self.command = [str(c) for c in command]
@@ -104,45 +141,74 @@ class EngineRun:
         self.cleanup_paths = [Path(p) for p in cleanup_paths if p]
         self._before = {p: _stamp(p) for p in self.cleanup_paths}
         self.mapper = mapper or ProgressMapper()
+        self.explain = explain or (lambda _kind, message: message)
         self.process: subprocess.Popen | None = None
         self.done_event: dict[str, Any] | None = None
         self.error_event: dict[str, Any] | None = None
         self.stderr_tail: deque = deque(maxlen=40)
+        self.messages: list[str] = []  # the engine's log lines, also kept in the done event
+        self._shown = 0.0
+        self._phase = ""
+        self._fraction = 0.0
+        self._unit = 1.0
+        self._phase_t0 = self._event_t = time.monotonic()
 
     def run(self) -> dict[str, Any]:
         """Run the engine; return its done event or raise QgsProcessingException."""
         self.feedback.pushCommandInfo(format_command(self.command))
+        self.feedback.setProgressText(LOADING_TEXT)
         try:
-            self.process = subprocess.Popen(
-                self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace",
-                bufsize=1, env=self.env, cwd=neutral_cwd(), creationflags=subprocess_flags(),
-            )
+            self.process = start_engine_process(self.command, self.env)
         except OSError as exc:
             raise QgsProcessingException(f"Cannot start the FLAIR engine: {exc}") from exc
+        with self.process:  # closes both pipes, whatever happens (no ResourceWarning)
+            return self._drive(self.process)
+
+    def _drive(self, process: subprocess.Popen) -> dict[str, Any]:
         lines: queue.Queue = queue.Queue()
         threads = [
-            threading.Thread(target=_pump, args=(self.process.stdout, lines), daemon=True),
-            threading.Thread(target=_collect, args=(self.process.stderr, self.stderr_tail),
-                             daemon=True),
+            threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True),
+            threading.Thread(target=_collect, args=(process.stderr, self.stderr_tail), daemon=True),
         ]
         for t in threads:
             t.start()
         while True:
             if self.feedback.isCanceled():
                 self._stop()
-                raise EngineCancelled("FLAIR run cancelled; no output was left behind.")
+                raise QgsProcessingException(self._cancel_message())
             try:
                 line = lines.get(timeout=0.2)
             except queue.Empty:
+                self._creep()
                 continue
             if line is _EOF:
                 break
             self._handle_line(line)
-        code = self.process.wait()
+        code = process.wait()
         for t in threads:
             t.join(timeout=5)
         return self._result(code)
+
+    # progress --------------------------------------------------------------------------------
+    def _set_progress(self, percent: float) -> None:
+        """The bar never moves back (a creeping estimate is overtaken by the next event)."""
+        if percent >= self._shown:
+            self._shown = percent
+            self.feedback.setProgress(percent)
+
+    def _creep(self) -> None:
+        """Between events, move the bar towards the end of the unit in progress (or of model
+        loading), never reaching it: a long single tile no longer sits on a busy indicator."""
+        now = time.monotonic()
+        if not self._phase:
+            share = 1.0 - math.exp(-(now - self._phase_t0) / CREEP_S)
+            self._set_progress(self.mapper.loading * share * 0.95)
+            return
+        done_units = self._fraction / self._unit if self._unit else 0.0
+        per_unit = (self._event_t - self._phase_t0) / done_units if done_units >= 1 else CREEP_S
+        share = 1.0 - math.exp(-(now - self._event_t) / max(per_unit, 0.5))
+        fraction = min(self._fraction + self._unit * share * 0.95, 1.0)
+        self._set_progress(self.mapper.percent(self._phase, fraction))
 
     # events ----------------------------------------------------------------------------------
     def _handle_line(self, line: str) -> None:
@@ -161,35 +227,40 @@ class EngineRun:
         if kind == "start":
             self._on_start(event)
         elif kind == "progress":
-            percent = self.mapper.percent(str(event.get("phase", "")),
-                                          float(event.get("fraction", 0.0)))
-            if percent is not None:
-                self.feedback.setProgress(percent)
+            self._fraction = max(0.0, min(1.0, float(event.get("fraction", 0.0))))
+            self._event_t = time.monotonic()
+            self._set_progress(self.mapper.percent(str(event.get("phase", "")), self._fraction))
         elif kind == "log":
             self._on_log(event)
         elif kind == "done":
-            self.done_event = event
-            self.feedback.setProgress(100.0)
+            self.done_event = {**event, "log": self.messages}
+            self._set_progress(100.0)
         elif kind == "error":
             self.error_event = event
         else:
             self.feedback.pushDebugInfo(text)
 
     def _on_start(self, event: dict[str, Any]) -> None:
-        phase = event.get("phase", "")
-        extras = {k: v for k, v in event.items()
-                  if k not in ("event", "phase", "total", "unit")}
-        details = ", ".join(f"{k}: {v}" for k, v in extras.items())
-        message = f"{phase}: {event.get('total', '?')} {event.get('unit', 'items')}"
+        phase = str(event.get("phase", ""))
+        total = event.get("total", "?")
+        extras = {k: v for k, v in event.items() if k not in ("event", "phase", "total", "unit")}
+        details = ", ".join(
+            f"area {v} km\u00b2" if k == "area_km2" else f"{k}: {v}" for k, v in extras.items()
+        )
+        unit = str(event.get("unit", "items"))
+        message = f"{PHASE_TITLES.get(phase, phase)}: {plural(total, unit)}"
         self.feedback.pushInfo(f"{message} ({details})" if details else message)
-        self.feedback.setProgressText(PHASE_TEXTS.get(str(phase), str(phase)))
-        percent = self.mapper.percent(str(phase), 0.0)
-        if percent is not None:
-            self.feedback.setProgress(percent)
+        self.feedback.setProgressText(PHASE_TEXTS.get(phase, phase))
+        self._phase, self._fraction = phase, 0.0
+        self._unit = 1.0 / total if isinstance(total, int) and total > 0 else 1.0
+        self._phase_t0 = self._event_t = time.monotonic()
+        self._set_progress(self.mapper.percent(phase, 0.0))
 
     def _on_log(self, event: dict[str, Any]) -> None:
         level = str(event.get("level", "INFO")).upper()
         message = str(event.get("message", ""))
+        self.messages.append(message)
+        message = self.explain("log", message)  # the dialog's words for the engine's options
         if level in ("WARNING", "WARN"):
             self.feedback.pushWarning(message)
         elif level in ("ERROR", "CRITICAL"):
@@ -203,7 +274,9 @@ class EngineRun:
     def _result(self, code: int) -> dict[str, Any]:
         if self.error_event is not None:
             message = str(self.error_event.get("message", "")).strip() or "unknown engine error"
-            raise QgsProcessingException(message)
+            raise QgsProcessingException(
+                self.explain(str(self.error_event.get("type", "")), message)
+            )
         if code != 0 or self.done_event is None:
             tail = [ln for ln in self.stderr_tail if ln.strip()]
             reason = tail[-1] if tail else f"exit code {code}"
@@ -220,22 +293,39 @@ class EngineRun:
             try:
                 proc.wait(timeout=TERMINATE_GRACE_S)
             except subprocess.TimeoutExpired:
+                self.feedback.pushWarning(
+                    f"The FLAIR engine did not stop within {TERMINATE_GRACE_S:g} s: killed."
+                )
                 proc.kill()
                 proc.wait(timeout=TERMINATE_GRACE_S)
         self._remove_outputs()
 
+    def _cancel_message(self) -> str:
+        """The cancel message, after checking the destinations: what is still there is named."""
+        left = [p for p in self.cleanup_paths if p.exists() and _stamp(p) != self._before.get(p)]
+        for path in self.cleanup_paths:
+            left += leftovers(path)
+        if not left:
+            return CANCELLED_MESSAGE
+        return "FLAIR run cancelled, but these files could not be removed: " + ", ".join(
+            str(p) for p in dict.fromkeys(left)
+        )
+
     def _remove_outputs(self) -> None:
-        """After a cancel: remove output files this run created or changed, never older ones."""
+        """After a cancel: remove output files this run created or changed (never older
+        ones), and the engine's hidden working files of a run that had to be killed."""
         deadline = time.monotonic() + 5.0
         for path in self.cleanup_paths:
             before = self._before.get(path)
-            while path.exists() and (before is None or _stamp(path) != before):
-                try:
-                    path.unlink()
-                except OSError:
-                    if time.monotonic() > deadline:
-                        break
-                    time.sleep(0.1)
+            targets = [path] if before is None or _stamp(path) != before else []
+            for target in targets + leftovers(path):
+                while target.exists():
+                    try:
+                        target.unlink()
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.1)
 
 
 def run_engine(
@@ -244,6 +334,7 @@ def run_engine(
     cleanup_paths: Iterable[str | Path] = (),
     mapper: ProgressMapper | None = None,
     env: dict[str, str] | None = None,
+    explain: Explain | None = None,
 ) -> dict[str, Any]:
     """Run the engine command and return its done event (outputs and stats)."""
-    return EngineRun(command, feedback, cleanup_paths, mapper, env).run()
+    return EngineRun(command, feedback, cleanup_paths, mapper, env, explain).run()

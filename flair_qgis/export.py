@@ -32,8 +32,11 @@ from qgis.core import (
 # Formats the engine's GDAL reads directly; anything else goes through the export.
 DIRECT_SUFFIXES = {".tif", ".tiff", ".jp2", ".img", ".png", ".jpg", ".jpeg"}
 WEB_MERCATOR = {"EPSG:3857", "EPSG:900913", "EPSG:3785"}
-_ARGB = {Qgis.ARGB32, Qgis.ARGB32_Premultiplied} if hasattr(Qgis, "ARGB32") else {
-    Qgis.DataType.ARGB32, Qgis.DataType.ARGB32_Premultiplied}
+_ARGB = (
+    {Qgis.ARGB32, Qgis.ARGB32_Premultiplied}
+    if hasattr(Qgis, "ARGB32")
+    else {Qgis.DataType.ARGB32, Qgis.DataType.ARGB32_Premultiplied}
+)
 _WRITE_OK = getattr(QgsRasterFileWriter, "NoError", None)
 if _WRITE_OK is None:  # QGIS >= 3.32
     _WRITE_OK = Qgis.RasterFileWriterResult.Success
@@ -73,8 +76,9 @@ def is_rgba_image(layer: QgsRasterLayer) -> bool:
 
 def utm_crs(crs: QgsCoordinateReferenceSystem, area: QgsRectangle) -> QgsCoordinateReferenceSystem:
     """The WGS 84 / UTM zone holding the centre of `area` (given in `crs`)."""
-    to_wgs84 = QgsCoordinateTransform(crs, QgsCoordinateReferenceSystem("EPSG:4326"),
-                                      QgsCoordinateTransformContext())
+    to_wgs84 = QgsCoordinateTransform(
+        crs, QgsCoordinateReferenceSystem("EPSG:4326"), QgsCoordinateTransformContext()
+    )
     centre = to_wgs84.transform(QgsPointXY(area.center()))
     zone = min(60, max(1, int((centre.x() + 180.0) // 6.0) + 1))
     base = 32600 if centre.y() >= 0 else 32700
@@ -86,8 +90,7 @@ def plan_export(layer: QgsRasterLayer, extent: QgsRectangle | None, res_m: float
     metres are not ground metres), otherwise the UTM zone of the area; extent clipped to the
     layer; square `res_m` pixels."""
     source = layer.crs()
-    area = layer.extent() if extent is None or extent.isNull() else extent.intersect(
-        layer.extent())
+    area = layer.extent() if extent is None or extent.isNull() else extent.intersect(layer.extent())
     if area.isEmpty():
         raise QgsProcessingException("The requested extent does not overlap the input layer.")
     crs = source
@@ -97,8 +100,12 @@ def plan_export(layer: QgsRasterLayer, extent: QgsRectangle | None, res_m: float
         area = transform.transformBoundingBox(area)
     width = max(1, math.ceil(area.width() / res_m - 1e-6))
     height = max(1, math.ceil(area.height() / res_m - 1e-6))
-    snapped = QgsRectangle(area.xMinimum(), area.yMaximum() - height * res_m,
-                           area.xMinimum() + width * res_m, area.yMaximum())
+    snapped = QgsRectangle(
+        area.xMinimum(),
+        area.yMaximum() - height * res_m,
+        area.xMinimum() + width * res_m,
+        area.yMaximum(),
+    )
     return ExportPlan(crs, snapped, width, height)
 
 
@@ -113,8 +120,12 @@ def check_budget(plan: ExportPlan, limit_px: int, res_m: float) -> None:
         )
 
 
-def export_layer(layer: QgsRasterLayer, plan: ExportPlan, path: Path,
-                 feedback: QgsProcessingFeedback | None = None) -> Path:
+def export_layer(
+    layer: QgsRasterLayer,
+    plan: ExportPlan,
+    path: Path,
+    feedback: QgsProcessingFeedback | None = None,
+) -> Path:
     """Write `layer` over `plan` to a GeoTIFF at `path` with QGIS's raster writer."""
     provider = layer.dataProvider().clone()
     for setter in ("setZoomedInResamplingMethod", "setZoomedOutResamplingMethod"):
@@ -135,8 +146,15 @@ def export_layer(layer: QgsRasterLayer, plan: ExportPlan, path: Path,
     if feedback is not None:
         feedback.canceled.connect(block_feedback.cancel)
         block_feedback.progressChanged.connect(feedback.setProgress)
-    result = writer.writeRaster(pipe, plan.width_px, plan.height_px, plan.extent, plan.crs,
-                                QgsCoordinateTransformContext(), block_feedback)
+    result = writer.writeRaster(
+        pipe,
+        plan.width_px,
+        plan.height_px,
+        plan.extent,
+        plan.crs,
+        QgsCoordinateTransformContext(),
+        block_feedback,
+    )
     if result != _WRITE_OK or not path.exists():
         raise QgsProcessingException(
             f"QGIS could not export layer {layer.name()} to {path} (raster writer error {result})."

@@ -24,12 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .engine_locator import (
-    engine_environment,
-    neutral_cwd,
-    subprocess_flags,
-    venv_python,
-)
+from .engine_locator import engine_environment, start_engine_process, venv_python
 
 TORCH_INDEX = "https://download.pytorch.org/whl"
 
@@ -150,8 +145,15 @@ class InstallPlan:
         return (("PIP_CONFIG_FILE", os.devnull),) if self.find_links else ()
 
     def _pip(self, *packages: str, index_url: str | None = None) -> list[str]:
-        command = [str(self.python), "-m", "pip", "install", "--upgrade",
-                   "--disable-pip-version-check", *packages]
+        command = [
+            str(self.python),
+            "-m",
+            "pip",
+            "install",
+            "--upgrade",
+            "--disable-pip-version-check",
+            *packages,
+        ]
         if self.find_links:
             return command + ["--isolated", "--no-index", "--find-links", self.find_links]
         if index_url:
@@ -166,37 +168,81 @@ class InstallPlan:
         """The commands in order; creating the venv is skipped when it exists (repair)."""
         steps: list[Step] = []
         if not self.python.exists():
-            steps.append(Step(f"Create the environment {self.venv_dir}",
-                              [str(self.base_python), "-m", "venv", str(self.venv_dir)]))
+            steps.append(
+                Step(
+                    f"Create the environment {self.venv_dir}",
+                    [str(self.base_python), "-m", "venv", str(self.venv_dir)],
+                )
+            )
         if not self.find_links:
             steps.append(Step("Update pip", self._pip("pip")))
         if self.torch.index_url is not None:
             torch = self.pins.torch or ("torch", "torchvision")
-            steps.append(Step(f"Install torch ({self.torch.label})",
-                              self._pip(*torch, index_url=self.torch.index_url), self._pip_env))
-        steps.append(Step("Install the FLAIR engine and its dependencies",
-                          self._pip(str(self.engine_source), *self.pins.engine), self._pip_env))
-        steps.append(Step("Check the engine", [
-            str(self.python), "-c",
-            "import engine, engine.cli; print('flair engine', engine.__version__)"]))
-        steps.append(Step("List installed packages", [
-            str(self.python), "-m", "pip", "list", "--disable-pip-version-check",
-            "--format=freeze"]))
+            steps.append(
+                Step(
+                    f"Install torch ({self.torch.label})",
+                    self._pip(*torch, index_url=self.torch.index_url),
+                    self._pip_env,
+                )
+            )
+        steps.append(
+            Step(
+                "Install the FLAIR engine and its dependencies",
+                self._pip(str(self.engine_source), *self.pins.engine),
+                self._pip_env,
+            )
+        )
+        # imports every dependency and prints the version: a half-done install fails here
+        steps.append(Step("Check the engine", [str(self.python), "-m", "engine.health"]))
+        steps.append(
+            Step(
+                "List installed packages",
+                [
+                    str(self.python),
+                    "-m",
+                    "pip",
+                    "list",
+                    "--disable-pip-version-check",
+                    "--format=freeze",
+                ],
+            )
+        )
         return steps
 
 
-def run_step(step: Step, on_line: Callable[[str], None], is_cancelled: Callable[[], bool],
-             poll_s: float = 0.2) -> list[str]:
+def run_step(
+    step: Step,
+    on_line: Callable[[str], None],
+    is_cancelled: Callable[[], bool],
+    poll_s: float = 0.2,
+) -> list[str]:
     """Run one step, passing each output line to `on_line`; returns the output lines."""
-    proc = subprocess.Popen(
-        step.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        text=True, encoding="utf-8", errors="replace",
-        env={**engine_environment(), **dict(step.env)},
-        cwd=neutral_cwd(), creationflags=subprocess_flags(),
+    proc = start_engine_process(
+        step.command, {**engine_environment(), **dict(step.env)}, merge_stderr=True
     )
+    with proc:  # closes the pipe, whatever happens (no ResourceWarning)
+        output = _follow(proc, step, on_line, is_cancelled, poll_s)
+    if proc.wait() != 0:
+        cause = pip_failure_cause(output) or "(no output)"
+        raise InstallError(
+            f"{step.description} failed (exit code {proc.returncode}):\n"
+            + "\n".join(f"    {line}" for line in cause.splitlines())
+        )
+    return output
+
+
+def _follow(
+    proc: subprocess.Popen,
+    step: Step,
+    on_line: Callable[[str], None],
+    is_cancelled: Callable[[], bool],
+    poll_s: float,
+) -> list[str]:
+    """The step's output lines as they come, until it ends; terminates it on cancel."""
     lines: deque = deque()
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")),
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True
+    )
     reader.start()
     output: list[str] = []
     while True:
@@ -205,7 +251,7 @@ def run_step(step: Step, on_line: Callable[[str], None], is_cancelled: Callable[
             output.append(line)
             on_line(line)
         if proc.poll() is not None and not reader.is_alive() and not lines:
-            break
+            return output
         if is_cancelled():
             proc.terminate()
             try:
@@ -214,24 +260,23 @@ def run_step(step: Step, on_line: Callable[[str], None], is_cancelled: Callable[
                 proc.kill()
             raise InstallError(f"cancelled during: {step.description}")
         reader.join(timeout=poll_s)
-    if proc.wait() != 0:
-        cause = pip_failure_cause(output) or "(no output)"
-        raise InstallError(f"{step.description} failed (exit code {proc.returncode}):\n"
-                           + "\n".join(f"    {line}" for line in cause.splitlines()))
-    return output
 
 
 # what pip says when it cannot install: the requirement nobody offers, a conflict, an error
 _CAUSE = re.compile(
     r"^(error|fatal)\b|no matching distribution found|could not find a version that satisfies"
-    r"|conflicting dependencies", re.IGNORECASE)
+    r"|conflicting dependencies",
+    re.IGNORECASE,
+)
 _CONFLICT = re.compile(r"^the conflict is caused by|^additionally, some packages", re.IGNORECASE)
 # how pip says it cannot reach an index (repeated at every retry)
 _NETWORK = re.compile(
     r"max retries exceeded|failed to establish a new connection|name or service not known"
     r"|temporary failure in name resolution|nodename nor servname|getaddrinfo failed"
     r"|network is unreachable|connection refused|timed out|could not fetch url|proxyerror"
-    r"|certificate verify failed|sslerror", re.IGNORECASE)
+    r"|certificate verify failed|sslerror",
+    re.IGNORECASE,
+)
 _NOT_FOUND = re.compile(r"no matching distribution|could not find a version", re.IGNORECASE)
 _WHERE = re.compile(r"^looking in (indexes|links):", re.IGNORECASE)
 _OBJECT_REPR = re.compile(r"<[^<>]* object at 0x[0-9a-fA-F]+>:?\s*")
@@ -272,19 +317,27 @@ def pip_failure_cause(lines: Sequence[str]) -> str:
         picked.append(_OBJECT_REPR.sub("", last))
     unique = [_shorten(line) for line in dict.fromkeys(picked)]
     if len(unique) > MAX_CAUSE_LINES:
-        unique = unique[:MAX_CAUSE_LINES - 1] + unique[-1:]
+        unique = unique[: MAX_CAUSE_LINES - 1] + unique[-1:]
     return "\n".join(unique)
 
 
 def _shorten(line: str) -> str:
     if len(line) <= MAX_CAUSE_LINE_CHARS:
         return line
-    return line[:MAX_CAUSE_LINE_CHARS - 1] + "…"
+    return line[: MAX_CAUSE_LINE_CHARS - 1] + "…"
 
 
 def installed_summary(freeze_lines: Sequence[str]) -> str:
     """The packages that matter to the user, from `pip list --format=freeze`."""
-    wanted = ("flair-landcover", "flair_landcover", "torch", "torchvision",
-              "segmentation-models-pytorch", "segmentation_models_pytorch", "rasterio", "numpy")
+    wanted = (
+        "flair-landcover",
+        "flair_landcover",
+        "torch",
+        "torchvision",
+        "segmentation-models-pytorch",
+        "segmentation_models_pytorch",
+        "rasterio",
+        "numpy",
+    )
     keep = [ln for ln in freeze_lines if ln.split("==")[0].lower() in wanted]
     return ", ".join(keep) if keep else "(no key packages listed)"

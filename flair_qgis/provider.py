@@ -8,7 +8,9 @@ from qgis.PyQt.QtGui import QIcon
 from .algorithms.evaluate import EvaluateAlgorithm
 from .algorithms.install_engine import InstallEngineAlgorithm
 from .algorithms.landcover import LandcoverAlgorithm
+from .algorithms.landcover_region import LandcoverRegionAlgorithm
 from .icons import plugin_icon
+from .provider_settings import register_settings, unregister_settings
 
 
 class FlairProvider(QgsProcessingProvider):
@@ -26,8 +28,22 @@ class FlairProvider(QgsProcessingProvider):
     def icon(self) -> QIcon:
         return plugin_icon()
 
+    def load(self) -> bool:
+        """Adds the FLAIR page of Processing > Options > Providers, then the algorithms."""
+        register_settings()
+        self.refreshAlgorithms()
+        return True
+
+    def unload(self) -> None:
+        unregister_settings()
+
     def loadAlgorithms(self) -> None:  # noqa: N802
-        for algorithm in (LandcoverAlgorithm(), EvaluateAlgorithm(), InstallEngineAlgorithm()):
+        for algorithm in (
+            LandcoverAlgorithm(),
+            LandcoverRegionAlgorithm(),
+            EvaluateAlgorithm(),
+            InstallEngineAlgorithm(),
+        ):
             self.addAlgorithm(algorithm)
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802

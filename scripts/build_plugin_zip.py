@@ -4,7 +4,8 @@
 The zip holds one folder, `flair_qgis/`: the plugin code, `metadata.txt` and `LICENSE` from the
 repository root (their single source), `resources/`, and `engine_src/` (the engine package with
 `pyproject.toml` and the pinned `requirements/engine.txt`) that "Install or repair the FLAIR
-engine" pip-installs. Stdlib only.
+engine" pip-installs. The plugin also reads `engine_src/engine/models/cards/registry.json` for
+its model list, so the dialog offers exactly the models of the engine it ships. Stdlib only.
 
     python3 scripts/build_plugin_zip.py [--out-dir dist]
 """
@@ -33,8 +34,11 @@ def plugin_version(root: Path = ROOT) -> str:
 
 def _tree(folder: Path) -> Iterator[Path]:
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and not SKIP_PARTS.intersection(path.parts) \
-                and path.suffix not in SKIP_SUFFIXES:
+        if (
+            path.is_file()
+            and not SKIP_PARTS.intersection(path.parts)
+            and path.suffix not in SKIP_SUFFIXES
+        ):
             yield path
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job: map the sample orthophoto with the default model (flair-inc-rgbie-15cl) through
-# qgis_process, headless, then render the styled map to a PNG. Called by `make demo`.
+# The main job: map the sample orthophoto with flair-inc-rgbie-15cl through qgis_process,
+# headless, then render the styled map to a PNG. Called by `make demo`. MODEL=1 names that model
+# (MODEL=0 is "Automatic", which picks among every registered model the bands can feed, FLAIR-HUB
+# ones included, whose weights are other files).
 #
 # The default model's weights come from $FLAIR_WEIGHTS_DIR (a folder holding the official file
 # FLAIR-INC_rgbie_15cl_resnet34-unet_weights.pth), else the Hugging Face cache, else the hub.
@@ -21,7 +23,7 @@ export QGIS_PLUGINPATH=$PWD/$sample_dir/plugins
 
 "$qgis_process" run flair:landcover -- \
   INPUT="$sample_dir/ortho_rgbie.tif" \
-  MODEL=0 \
+  MODEL=1 \
   OUTPUT="$PWD/$sample_dir/landcover.tif" \
   STATS="$PWD/$sample_dir/landcover_stats.csv"
 

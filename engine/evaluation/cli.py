@@ -14,11 +14,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InvalidInput
+from engine.cli_values import add_common_options
 from engine.evaluation.compare_rasters import DEFAULT_BLOCK_PX, compare_rasters
 from engine.evaluation.metrics import Metrics, compute_metrics
 from engine.evaluation.nomenclature import NOMENCLATURE_NAMES, Nomenclature, nomenclatures_for
 from engine.evaluation.report import headline, summary_stats, write_report
+from engine.evaluation.settings import RasterEvaluation, evaluation_from_args
 from engine.progress import Reporter
 
 DEFAULT_WORST = 20
@@ -32,7 +33,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Compare a prediction raster with a reference raster, or run a model over a "
         "FLAIR-format dataset folder, and write a report folder (metrics.json, per_class.csv, "
         "confusion_matrix.csv, PNG plots).",
-        conflict_handler="resolve",  # the engine CLI may add its common options again
     )
     rasters = p.add_argument_group("prediction against reference")
     rasters.add_argument("--prediction", type=Path, help="map of FLAIR codes 1..19 (0 = no data)")
@@ -90,13 +90,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--data, flair19 otherwise. The others applicable are reported too.",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument(
-        "--progress",
-        choices=("bar", "json", "none"),
-        default=None,
-        help="progress display: bar on a terminal (default there), json lines, none",
-    )
-    p.add_argument("--debug", action="store_true", help="show the traceback of errors")
+    add_common_options(p)
     p.set_defaults(func=run)
     return p
 
@@ -108,33 +102,26 @@ def _metrics(code_counts: Any, nomenclatures: list[Nomenclature]) -> list[Metric
 def run(args: argparse.Namespace, reporter: Reporter | None = None) -> dict[str, Any]:
     """Run `evaluate` from parsed arguments; returns outputs and headline stats."""
     reporter = reporter or Reporter()
-    rasters = args.prediction is not None or args.reference is not None
-    dataset = args.data is not None or args.model is not None
-    if rasters == dataset:
-        raise InvalidInput(
-            "give either --prediction MAP.tif --reference LABELS.tif, or --data FOLDER --model "
-            "NAME (not both, not neither)"
-        )
-    if rasters:
-        return run_rasters(args, reporter)
+    settings = evaluation_from_args(args)
+    if isinstance(settings, RasterEvaluation):
+        return run_rasters(settings, reporter)
     from engine.evaluation.dataset_cli import run_dataset
 
-    return run_dataset(args, reporter)
+    return run_dataset(settings, reporter)
 
 
-def run_rasters(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
+def run_rasters(settings: RasterEvaluation, reporter: Reporter) -> dict[str, Any]:
     """The prediction-against-reference mode."""
-    if args.prediction is None or args.reference is None:
-        raise InvalidInput("--prediction and --reference go together; give both")
-    if args.block_size < 16:
-        raise InvalidInput(f"--block-size {args.block_size} is too small; use 256 or more")
-    result = compare_rasters(args.prediction, args.reference, args.mask, reporter, args.block_size)
-    nomenclatures = nomenclatures_for(args.nomenclature, None)
+    result = compare_rasters(
+        settings.prediction, settings.reference, settings.mask, reporter, settings.block_px
+    )
+    report = settings.report
+    nomenclatures = nomenclatures_for(report.nomenclature, None)
     all_metrics = _metrics(result.confusion.counts, nomenclatures)
     outputs = write_report(
-        args.report, all_metrics, result.confusion, result.context, plots=not args.no_plots
+        report.folder, all_metrics, result.confusion, result.context, plots=report.plots
     )
-    outputs["report"] = str(args.report)
+    outputs["report"] = str(report.folder)
     stats = summary_stats(all_metrics[0], result.confusion)
     reporter.log(headline(all_metrics[0]))
     return {"outputs": outputs, "stats": stats}

@@ -73,8 +73,11 @@ def plot_confusion(metrics: Metrics, path: Path, title: str = "") -> Path:
                         fontsize=fontsize,
                         color="white" if value > 0.5 else "black",
                     )
-        ax.set_title(title or f"Confusion matrix, row-normalised, % ({metrics.nomenclature.name}; "
-                     "grey rows: class absent from the reference)")
+        ax.set_title(
+            title
+            or f"Confusion matrix, row-normalised, % ({metrics.nomenclature.name}; "
+            "grey rows: class absent from the reference)"
+        )
         fig.subplots_adjust(left=0.2, bottom=0.22, right=0.95, top=0.94)
         fig.savefig(path, dpi=DPI)
     finally:

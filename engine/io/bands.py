@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from rasterio.enums import ColorInterp
 
@@ -19,6 +20,45 @@ from engine.failures import file_name, is_gdal_path, user_path
 # tuple (model cards, the U-T&T card, dataset patches and the default band rule use it).
 CHANNEL_ORDER = ("R", "G", "B", "NIR", "E")
 CHANNEL_LABELS = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared", "E": "elevation"}
+
+
+class RasterBand(NamedTuple):
+    """A band of a raster file (`--elevation DSM.tif:2`)."""
+
+    path: Path | str  # a str for GDAL paths (/vsizip/..., URLs)
+    band: int
+
+
+def parse_bands(spec: str) -> tuple[int, ...]:
+    """`--bands 1,2,3,4` -> (1, 2, 3, 4), band numbers in FLAIR's R, G, B, NIR, E order; or
+    named, `NIR=1,R=2,G=3` (an IRC orthophoto) -> (2, 3, 0, 1), 0 for a channel not given.
+    Syntax only: checked against the raster and the model later (`resolve_bands`)."""
+    if "=" in spec:
+        return _parse_named_bands(spec)
+    try:
+        numbers = tuple(int(b) for b in spec.split(",") if b.strip())
+    except ValueError:
+        raise InvalidInput(f"--bands {spec!r} must be band numbers like 1,2,3,4") from None
+    if not numbers:
+        raise InvalidInput(f"--bands {spec!r} must be band numbers like 1,2,3,4")
+    return numbers
+
+
+def _parse_named_bands(spec: str) -> tuple[int, ...]:
+    named: dict[str, int] = {}
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        channel, _, band = part.partition("=")
+        channel = channel.strip().upper()
+        if channel not in CHANNEL_ORDER or not band.strip().isdigit() or channel in named:
+            raise InvalidInput(
+                f"--bands {spec!r}: give CHANNEL=BAND pairs with channels among "
+                f"{','.join(CHANNEL_ORDER)}, each once, like NIR=1,R=2,G=3"
+            )
+        named[channel] = int(band)
+    if 0 in named.values():
+        raise InvalidInput(f"--bands {spec!r}: band numbers start at 1")
+    last = max(CHANNEL_ORDER.index(c) for c in named)
+    return tuple(named.get(c, 0) for c in CHANNEL_ORDER[: last + 1])
 
 
 @dataclass(frozen=True)
@@ -49,64 +89,113 @@ class BandMapping:
         return ", ".join(parts)
 
 
-def parse_elevation(spec: str | None) -> tuple[Path | str, int] | None:
+def parse_elevation(spec: str) -> RasterBand:
     """`DSM.tif` or `DSM.tif:2` -> (path, band); GDAL paths (`/vsizip//x.zip/dsm.tif:2`,
     URLs) stay strings, local ones are `~`-expanded."""
-    if not spec:
-        return None
     path, _, band = spec.rpartition(":")
     whole_exists = not is_gdal_path(spec) and Path(spec).expanduser().exists()
     if path and band.isdigit() and not whole_exists:
-        return user_path(path), int(band)
-    return user_path(spec), 1
+        return RasterBand(user_path(path), int(band))
+    return RasterBand(user_path(spec), 1)
 
 
-def default_channel_bands(colorinterp: tuple[ColorInterp, ...]) -> dict[str, int]:
-    """Channel -> band number guessed from colour interpretation, then from position.
+# Band descriptions that name a channel (GDAL band descriptions, lower case): IGN writes
+# French names in some products ("PIR": proche infrarouge).
+DESCRIPTION_NAMES = {
+    "R": ("r", "red", "rouge"),
+    "G": ("g", "green", "vert"),
+    "B": ("b", "blue", "bleu"),
+    "NIR": ("nir", "ir", "pir", "infrared", "near infrared", "near-infrared", "proche infrarouge"),
+    "E": ("e", "elevation", "dsm", "dem", "mns", "height"),
+}
+_BY_INTERP = {
+    ColorInterp.red: "R",
+    ColorInterp.green: "G",
+    ColorInterp.blue: "B",
+    ColorInterp.nir: "NIR",
+}
 
-    R, G, B come from the red/green/blue interpretations when the file declares them, else
-    bands 1, 2, 3; NIR and E are the next non-alpha bands (4 and 5 in FLAIR's RGBIE order).
+
+def default_channel_bands(
+    colorinterp: tuple[ColorInterp, ...], descriptions: tuple[str | None, ...] = ()
+) -> dict[str, int]:
+    """Channel -> band number from band descriptions, then colour interpretation, then position.
+
+    A description naming a channel wins (an IRC orthophoto whose bands say NIR, R, G is read as
+    such even when they are also labelled red, green, blue for display); then the red, green,
+    blue and NIR interpretations; R, G, B, NIR and E not named take the remaining non-alpha
+    bands in that order (bands 1 to 5 in FLAIR's RGBIE order).
     """
+    return channel_bands_with_basis(colorinterp, descriptions)[0]
+
+
+def channel_bands_with_basis(
+    colorinterp: tuple[ColorInterp, ...], descriptions: tuple[str | None, ...] = ()
+) -> tuple[dict[str, int], str]:
+    """`default_channel_bands` plus how it decided, for messages ("band descriptions", ...)."""
     usable = [i + 1 for i, ci in enumerate(colorinterp) if ci != ColorInterp.alpha]
     mapping: dict[str, int] = {}
-    by_interp = {ColorInterp.red: "R", ColorInterp.green: "G", ColorInterp.blue: "B"}
+    bases: list[str] = []
+    for i, text in enumerate(descriptions):
+        channel = _channel_of_description(text)
+        if channel and channel not in mapping and i + 1 in usable:
+            mapping[channel] = i + 1
+    if mapping:
+        bases.append("band descriptions")
+    named = len(mapping)
     for i, ci in enumerate(colorinterp):
-        if ci in by_interp and by_interp[ci] not in mapping:
-            mapping[by_interp[ci]] = i + 1
+        channel = _BY_INTERP.get(ci)
+        if channel and channel not in mapping and i + 1 not in mapping.values():
+            mapping[channel] = i + 1
+    if len(mapping) > named:
+        bases.append("colour interpretation")
+    named = len(mapping)
     rest = [b for b in usable if b not in mapping.values()]
     for channel in CHANNEL_ORDER:
         if channel not in mapping and rest:
             mapping[channel] = rest.pop(0)
-    return mapping
+    if len(mapping) > named:
+        bases.append("band order")
+    return mapping, " and ".join(bases) or "no usable band"
+
+
+def _channel_of_description(text: str | None) -> str | None:
+    key = (text or "").strip().lower()
+    for channel, names in DESCRIPTION_NAMES.items():
+        if key in names:
+            return channel
+    return None
 
 
 def resolve_bands(
     channels: tuple[str, ...],
     band_count: int,
     colorinterp: tuple[ColorInterp, ...],
-    bands_option: str | None,
-    elevation: tuple[Path | str, int] | None,
+    numbers: tuple[int, ...] | None,
+    elevation: RasterBand | None,
     model_name: str,
+    descriptions: tuple[str | None, ...] = (),
 ) -> BandMapping:
-    """Map each of the model's `channels` to a band, or say exactly which ones are missing."""
-    if bands_option:
-        try:
-            numbers = [int(b) for b in bands_option.split(",") if b.strip()]
-        except ValueError:
-            raise InvalidInput(
-                f"--bands {bands_option!r} must be band numbers like 1,2,3,4"
-            ) from None
+    """Map each of the model's `channels` to a band, or say exactly which ones are missing.
+
+    `numbers` are the user's `--bands`, in FLAIR's R, G, B, NIR, E order (0: not given); None:
+    the default rule (band descriptions, colour interpretation, then position)."""
+    if numbers:
+        bands_option = ",".join(str(n) for n in numbers)
         external_e = elevation is not None and "E" in channels
-        room = len(channels) - (1 if external_e else 0)
+        from_ortho = [c for c in channels if not (external_e and c == "E")]
+        # positions up to the model's last channel in R, G, B, NIR, E order: an IR model
+        # (NIR, R, G) reads 4 numbers, B's unused
+        room = max((CHANNEL_ORDER.index(c) + 1 for c in from_ortho), default=0)
         if len(numbers) > room:
-            names = ",".join(c for c in channels if not (external_e and c == "E"))
+            names = ",".join(CHANNEL_ORDER[:room])
             also = " (E comes from --elevation)" if external_e else ""
             raise InvalidInput(
                 f"--bands {bands_option!r} gives {len(numbers)} band numbers but model "
                 f"{model_name} takes {room} from the orthophoto{also}: give {room}, "
                 f"one for each of {names}"
             )
-        given = dict(zip(CHANNEL_ORDER, numbers, strict=False))
+        given = {c: n for c, n in zip(CHANNEL_ORDER, numbers, strict=False) if n != 0}
         for channel, band in given.items():
             if not 1 <= band <= band_count:
                 raise InvalidInput(
@@ -114,7 +203,7 @@ def resolve_bands(
                     f"the raster has {band_count} band(s)"
                 )
     else:
-        given = default_channel_bands(colorinterp)
+        given = default_channel_bands(colorinterp, descriptions)
     sources = []
     missing = []
     for channel in channels:

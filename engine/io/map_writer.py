@@ -11,7 +11,6 @@ cache flushed the working file in. Nothing reaches a final name until the run co
 from __future__ import annotations
 
 import contextlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from engine.failures import io_errors, write_failure
 from engine.grid import Grid
 from engine.io import style
 from engine.io.destination import Destinations, OutputPaths
-
-log = logging.getLogger(__name__)
 
 BLOCK_PX = 512
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -136,9 +133,10 @@ class MapWriter:
         out.update_tags(NODATA="0", CLASSES="FLAIR nomenclature, codes 1-19, 0 = no data")
         if "probabilities" in self._open:
             for i, code in enumerate(self.probability_codes, start=1):
-                self._open["probabilities"].set_band_description(i, f"p({code} {class_name(code)})")
+                name = f"p({code} {class_name(code)}) (%)"
+                self._open["probabilities"].set_band_description(i, name)
         if "confidence" in self._open:
-            self._open["confidence"].set_band_description(1, "top class probability x 255")
+            self._open["confidence"].set_band_description(1, "top class probability (%)")
         for key, path in self.paths.rasters():
             try:
                 self._open.pop(key).close()

@@ -64,42 +64,47 @@ class Architecture:
         return bool(getattr(network, "uses_metadata", False))
 
 
-# --- U-Net (FLAIR-INC, FLAIR-1, plain smp) ------------------------------------------------------
-
-
-def _unet_holds(keys: Iterable[str]) -> bool:
-    from engine.models.unet import ANCHOR_KEY
-
-    return any(k == ANCHOR_KEY or k.endswith("." + ANCHOR_KEY) for k in keys)
-
-
-def _unet_build(card: ModelCard, state: Mapping[str, torch.Tensor]) -> torch.nn.Module:
-    from engine.models.unet import build_unet
-
-    return build_unet(card, state)
-
-
-def _unet_card(path: Path, state: Mapping[str, torch.Tensor], overrides: Any) -> ModelCard:
-    from engine.models.loader import unet_card_from_tensors
-
-    return unet_card_from_tensors(path, state, overrides)
+# --- FLAIR-INC smp networks: U-Net (also FLAIR-1, plain smp), FPN, DeepLabV3 ------------------
 
 
 def _single_output(network: torch.nn.Module, x: torch.Tensor, extras: ExtraInputs | None):
     return network(x)
 
 
-UNET = Architecture(
-    name="unet",
-    title="a U-Net",
-    holds=_unet_holds,
-    build=_unet_build,
-    card_from_tensors=_unet_card,
-    num_logits=lambda network: network.segmentation_head[0].out_channels,
-    fixed_tile=False,
-    uses_sentinel2=False,
-    forward=_single_output,
-)
+def _smp(decoder: str, title: str) -> Architecture:
+    """An smp decoder on a ResNet-34 or MiT-B5 encoder (engine.models.smp_networks)."""
+
+    def holds(keys: Iterable[str]) -> bool:
+        from engine.models.smp_networks import holds as smp_holds
+
+        return smp_holds(keys, decoder)
+
+    def build(card: ModelCard, state: Mapping[str, torch.Tensor]) -> torch.nn.Module:
+        from engine.models.smp_networks import build_smp
+
+        return build_smp(card, state, decoder)
+
+    def card(path: Path, state: Mapping[str, torch.Tensor], overrides: Any) -> ModelCard:
+        from engine.models.loader import smp_card_from_tensors
+
+        return smp_card_from_tensors(path, state, overrides, decoder)
+
+    return Architecture(
+        name=decoder,
+        title=title,
+        holds=holds,
+        build=build,
+        card_from_tensors=card,
+        num_logits=lambda network: network.segmentation_head[0].out_channels,
+        fixed_tile=False,
+        uses_sentinel2=False,
+        forward=_single_output,
+    )
+
+
+UNET = _smp("unet", "a U-Net")
+FPN = _smp("fpn", "an FPN")
+DEEPLABV3 = _smp("deeplabv3", "a DeepLabV3")
 
 
 # --- U-T&T (FLAIR-2: aerial U-Net fused with a U-TAE over Sentinel-2) ---------------------------
@@ -150,8 +155,47 @@ UTT = Architecture(
 )
 
 
+# --- FLAIR-HUB (IGN 2025): timm encoder with a UPerNet (smp 0.4.0 layout) or U-Net decoder ---
+
+
+def _flairhub(decoder: str, title: str) -> Architecture:
+    def holds(keys: Iterable[str]) -> bool:
+        from engine.models.flairhub import holds as flairhub_holds
+
+        return flairhub_holds(keys, decoder)
+
+    def build(card: ModelCard, state: Mapping[str, torch.Tensor]) -> torch.nn.Module:
+        from engine.models.flairhub import build_flairhub
+
+        return build_flairhub(card, state, decoder)
+
+    def card(path: Path, state: Mapping[str, torch.Tensor], overrides: Any) -> ModelCard:
+        from engine.models.flairhub import card_from_tensors
+
+        return card_from_tensors(path, state, overrides, decoder)
+
+    return Architecture(
+        name=f"flairhub-{decoder}",
+        title=title,
+        holds=holds,
+        build=build,
+        card_from_tensors=card,
+        num_logits=lambda network: network.segmentation_head[0].out_channels,
+        # Swin is built for one tile size, and all of them depend on the whole tile: every tile
+        # runs at the card's size (edge tiles padded), chosen by measurement (README)
+        fixed_tile=True,
+        uses_sentinel2=False,
+        forward=_single_output,
+    )
+
+
+FLAIRHUB_UPERNET = _flairhub("upernet", "a FLAIR-HUB UPerNet")
+FLAIRHUB_UNET = _flairhub("unet", "a FLAIR-HUB U-Net")
+
 # Most specific first: a U-T&T checkpoint also holds a U-Net encoder key under `arch_vhr.`.
-ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (UTT, UNET)}
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a for a in (UTT, UNET, FPN, DEEPLABV3, FLAIRHUB_UPERNET, FLAIRHUB_UNET)
+}
 
 
 def architecture_of(card: ModelCard) -> Architecture:

@@ -19,7 +19,7 @@ from engine.errors import ModelError
 from engine.io.bands import CHANNEL_ORDER
 from engine.sentinel2.settings import Sentinel2Settings
 
-ARCHITECTURES = ("unet", "utt")
+ARCHITECTURES = ("unet", "fpn", "deeplabv3", "utt", "flairhub-upernet", "flairhub-unet")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,11 @@ class ModelCard:
     source: WeightsSource | None = None
     logit_codes_by_count: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
     sentinel2: Sentinel2Settings | None = None
+    # mIoU published with the weights (test set of their benchmark); None: not known here.
+    # `--model auto` ranks by it; `preference` breaks ties, lower first (engine/models/auto.py)
+    published_miou: float | None = None
+    preference: int = 100
+    margin_px: int | None = None  # the tiling margin this model was measured at; None: default
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -110,6 +115,8 @@ class ModelCard:
             )
         if self.logit_codes and set(self.logit_codes) <= set(self.inactive_codes):
             raise ModelError(f"model {self.name}: every logit is inactive")
+        if self.published_miou is not None and not 0 < self.published_miou <= 100:
+            raise ModelError(f"model {self.name}: published mIoU {self.published_miou} is not a %")
 
     @property
     def num_logits(self) -> int:

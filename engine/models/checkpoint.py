@@ -34,8 +34,39 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise InputNotFound(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
         raise ModelError(f"checkpoint {path} is empty (an interrupted download?); fetch it again")
+    safetensors = path.suffix == ".safetensors"
+    payload = _read_safetensors(path) if safetensors else _read_torch(path)
+    if isinstance(payload, Mapping) and isinstance(payload.get("state_dict"), Mapping):
+        payload = payload["state_dict"]
+    if not isinstance(payload, Mapping):
+        raise ModelError(f"{path} holds a {type(payload).__name__}, not a state dict")
+    state = {
+        k: v
+        for k, v in payload.items()
+        if isinstance(v, torch.Tensor) and not k.startswith(IGNORED_PREFIXES)
+    }
+    if not state:
+        raise ModelError(f"{path} holds no network tensors")
+    return state
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """A `.safetensors` file (FLAIR-HUB): tensors only by construction, nothing to unpickle."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return load_file(str(path), device="cpu")
+    except SafetensorError as exc:
+        raise _unreadable(path, exc) from exc
+    except OSError as exc:
+        raise read_failure(exc, path) from exc
+
+
+def _read_torch(path: Path) -> object:
+    """A torch file, unpickling tensors and plain containers only."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refused = _refused_global(exc)
         if refused is not None:
@@ -56,18 +87,6 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise _unreadable(path, exc) from exc
     except OSError as exc:
         raise read_failure(exc, path) from exc
-    if isinstance(payload, Mapping) and isinstance(payload.get("state_dict"), Mapping):
-        payload = payload["state_dict"]
-    if not isinstance(payload, Mapping):
-        raise ModelError(f"{path} holds a {type(payload).__name__}, not a state dict")
-    state = {
-        k: v
-        for k, v in payload.items()
-        if isinstance(v, torch.Tensor) and not k.startswith(IGNORED_PREFIXES)
-    }
-    if not state:
-        raise ModelError(f"{path} holds no network tensors")
-    return state
 
 
 def _refused_global(exc: pickle.UnpicklingError) -> str | None:

@@ -10,19 +10,21 @@ from pathlib import Path
 import torch
 
 from engine.errors import InputNotFound, ModelError
+from engine.io.bands import CHANNEL_ORDER
 from engine.models.architectures import Architecture, architecture_of, detect_architecture
 from engine.models.card import ModelCard, Normalization
-from engine.models.checkpoint import read_state_dict, strip_wrapper_prefix
+from engine.models.checkpoint import read_state_dict
 from engine.models.download import resolve_weights
 from engine.models.overrides import CardOverrides
 from engine.models.registry import load_registry
-from engine.models.unet import ANCHOR_KEY, unet_shape
+from engine.models.smp_networks import smp_shape, unprefixed
 
 log = logging.getLogger(__name__)
 
 NORMALIZATION_NAMES = ("flair-inc", "unit")
 FLAIR_INC_REFERENCE_CARD = "flair-inc-rgbie-15cl"  # its card holds FLAIR-INC's 5-band statistics
-DEFAULT_CHANNELS = {3: ("R", "G", "B"), 4: ("R", "G", "B", "NIR"), 5: ("R", "G", "B", "NIR", "E")}
+# a checkpoint without a card: its input count read as the first channels of FLAIR's RGBIE order
+DEFAULT_CHANNELS = {n: CHANNEL_ORDER[:n] for n in (3, 4, 5)}
 DEFAULT_CODES = {19: tuple(range(1, 20)), 13: (*range(1, 13), 19), 12: tuple(range(1, 13))}
 
 
@@ -63,11 +65,12 @@ def sidecar_card_path(checkpoint: Path) -> Path | None:
     return None
 
 
-def unet_card_from_tensors(
-    path: Path, state: Mapping[str, torch.Tensor], overrides: CardOverrides
+def smp_card_from_tensors(
+    path: Path, state: Mapping[str, torch.Tensor], overrides: CardOverrides, decoder: str
 ) -> ModelCard:
-    """A U-Net card inferred from the tensors, the file type and the user's options."""
-    in_channels, n_logits = unet_shape(strip_wrapper_prefix(state, ANCHOR_KEY))
+    """A FLAIR-INC smp network's card (U-Net, FPN, DeepLabV3) inferred from the tensors, the
+    file type and the user's options."""
+    in_channels, n_logits, encoder = smp_shape(unprefixed(state, decoder))
     channels = overrides.channels or DEFAULT_CHANNELS.get(in_channels)
     codes = overrides.logit_codes or DEFAULT_CODES.get(n_logits)
     if channels is None:
@@ -77,11 +80,12 @@ def unet_card_from_tensors(
     norm_name = overrides.normalization or ("unit" if path.suffix == ".ckpt" else "flair-inc")
     return ModelCard(
         name=path.stem,
-        architecture="unet",
+        architecture=decoder,
         channels=channels,
         normalization=named_normalization(norm_name, len(channels)),
         logit_codes=codes,
         inactive_codes=overrides.inactive_codes or (),
+        encoder=encoder,
         title=f"checkpoint {path.name}",
     )
 

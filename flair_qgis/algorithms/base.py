@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 from qgis.core import QgsProcessingAlgorithm
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..icons import plugin_icon
+
+
+def engine_path(path: str) -> str:
+    """A path handed to the engine, made absolute: the engine runs in another working
+    directory than QGIS (`qgis_process` with relative paths). Every algorithm uses this one."""
+    return os.path.abspath(path) if path else ""
 
 
 class FlairAlgorithm(QgsProcessingAlgorithm):

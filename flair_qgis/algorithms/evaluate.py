@@ -13,8 +13,10 @@ from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
 )
 
 from ..classes import CITATION
@@ -22,8 +24,9 @@ from ..compat import TYPE_POLYGON
 from ..engine_command import engine_command, evaluate_arguments
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import ProgressMapper, run_engine
+from ..evaluation_report import write_report_html
 from ..export import layer_file_path
-from .base import FlairAlgorithm
+from .base import FlairAlgorithm, engine_path
 
 
 class EvaluateAlgorithm(FlairAlgorithm):
@@ -33,6 +36,8 @@ class EvaluateAlgorithm(FlairAlgorithm):
     REFERENCE = "REFERENCE"
     MASK = "MASK"
     REPORT = "REPORT"
+    REPORT_HTML = "REPORT_HTML"
+    CONFUSION = "CONFUSION"
     MIOU = "MIOU"
     OVERALL_ACCURACY = "OVERALL_ACCURACY"
     METRICS = "METRICS"
@@ -55,23 +60,43 @@ class EvaluateAlgorithm(FlairAlgorithm):
             "<li><b>MASK</b>: optional polygons; only pixels inside count.</li>"
             "<li><b>REPORT</b>: folder receiving metrics.json, per_class.csv, "
             "confusion_matrix.csv and PNG plots.</li>"
-            "<li><b>MIOU</b>, <b>OVERALL_ACCURACY</b>: the headline figures (0 to 1); "
-            "<b>METRICS</b>: the metrics.json file.</li></ul>"
+            "<li><b>HTML report</b>: a page with the figures, the per-class table and the "
+            "plots; QGIS shows it in the Results Viewer.</li>"
+            "<li>Outputs: mIoU and overall accuracy (0 to 1), the metrics.json file, and the "
+            "confusion matrix, loaded as a table.</li></ul>"
             f"<p>{CITATION}</p>"
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.PREDICTION, "Land-cover map"))
         self.addParameter(QgsProcessingParameterRasterLayer(self.REFERENCE, "Reference map"))
-        self.addParameter(QgsProcessingParameterFeatureSource(
-            self.MASK, "Evaluation area", [TYPE_POLYGON], optional=True))
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.MASK, "Evaluation area", [TYPE_POLYGON], optional=True
+            )
+        )
         self.addParameter(QgsProcessingParameterFolderDestination(self.REPORT, "Report folder"))
+        # an .html file destination becomes an HTML output: the Results Viewer lists it
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                self.REPORT_HTML,
+                "HTML report",
+                "HTML files (*.html)",
+                optional=True,
+                createByDefault=True,
+            )
+        )
+        self.addOutput(QgsProcessingOutputFile(self.CONFUSION, "Confusion matrix (CSV)"))
         self.addOutput(QgsProcessingOutputNumber(self.MIOU, "mIoU"))
         self.addOutput(QgsProcessingOutputNumber(self.OVERALL_ACCURACY, "Overall accuracy"))
         self.addOutput(QgsProcessingOutputFile(self.METRICS, "Metrics (JSON)"))
 
-    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+    def processAlgorithm(  # noqa: N802
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
         engine = require_engine()
         paths = []
         for name in (self.PREDICTION, self.REFERENCE):
@@ -80,17 +105,20 @@ class EvaluateAlgorithm(FlairAlgorithm):
             if path is None:
                 raise QgsProcessingException(
                     f"{name} must be a raster file the engine can read (GeoTIFF); save the "
-                    "layer as a GeoTIFF first.")
+                    "layer as a GeoTIFF first."
+                )
             paths.append(str(path))
         mask = ""
         if parameters.get(self.MASK) not in (None, ""):
             mask = self.parameterAsCompatibleSourceLayerPath(
-                parameters, self.MASK, context, ["gpkg", "shp"], "gpkg", feedback)
-        report = self.parameterAsString(parameters, self.REPORT, context)
+                parameters, self.MASK, context, ["gpkg", "shp"], "gpkg", feedback
+            )
+        report = engine_path(self.parameterAsString(parameters, self.REPORT, context))
         Path(report).mkdir(parents=True, exist_ok=True)
         command = engine_command(engine.python, evaluate_arguments(*paths, report, mask))
-        done = run_engine(command, feedback, mapper=ProgressMapper({}),
-                          env=engine_environment(engine.pythonpath))
+        done = run_engine(
+            command, feedback, mapper=ProgressMapper({}), env=engine_environment(engine.pythonpath)
+        )
         stats = done.get("stats") or {}
         outputs = done.get("outputs") or {}
         metrics = str(outputs.get("metrics") or Path(report) / "metrics.json")
@@ -98,8 +126,27 @@ class EvaluateAlgorithm(FlairAlgorithm):
             stats = json.loads(Path(metrics).read_text(encoding="utf-8"))
         miou, accuracy = _figure(stats, "miou"), _figure(stats, "overall_accuracy")
         feedback.pushInfo(f"mIoU {miou:.4f}, overall accuracy {accuracy:.4f}; report in {report}")
-        return {self.REPORT: report, self.METRICS: metrics, self.MIOU: miou,
-                self.OVERALL_ACCURACY: accuracy}
+        page = self.parameterAsFileOutput(parameters, self.REPORT_HTML, context) or str(
+            Path(report) / "report.html"
+        )  # scripts that leave it out get it too
+        write_report_html(Path(report), Path(page))
+        confusion = str(outputs.get("confusion_matrix") or Path(report) / "confusion_matrix.csv")
+        if Path(confusion).is_file():
+            details = QgsProcessingContext.LayerDetails(
+                "Confusion matrix (reference rows, predicted columns)",
+                context.project(),
+                self.CONFUSION,
+                QgsProcessingUtils.LayerHint.Vector,
+            )
+            context.addLayerToLoadOnCompletion(confusion, details)
+        return {
+            self.REPORT: report,
+            self.REPORT_HTML: page,
+            self.METRICS: metrics,
+            self.CONFUSION: confusion,
+            self.MIOU: miou,
+            self.OVERALL_ACCURACY: accuracy,
+        }
 
 
 def _figure(stats: dict[str, Any], key: str) -> float:

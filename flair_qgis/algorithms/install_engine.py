@@ -74,37 +74,50 @@ class InstallEngineAlgorithm(FlairAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
-        self.addParameter(QgsProcessingParameterEnum(
-            self.TORCH, "Torch build", [c.label for c in TORCH_CHOICES], defaultValue=0))
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.TORCH, "Torch build", [c.label for c in TORCH_CHOICES], defaultValue=0
+            )
+        )
         extra = [
-            QgsProcessingParameterFile(self.VENV_DIR, "Environment folder", FILE_FOLDER,
-                                       optional=True),
-            QgsProcessingParameterString(self.BASE_PYTHON, "Base Python (executable path)",
-                                         optional=True),
-            QgsProcessingParameterString(self.ENGINE_SOURCE,
-                                         "Engine source (folder or wheel path)", optional=True),
+            QgsProcessingParameterFile(
+                self.VENV_DIR, "Environment folder", FILE_FOLDER, optional=True
+            ),
+            QgsProcessingParameterString(
+                self.BASE_PYTHON, "Base Python (executable path)", optional=True
+            ),
+            QgsProcessingParameterString(
+                self.ENGINE_SOURCE, "Engine source (folder or wheel path)", optional=True
+            ),
             QgsProcessingParameterString(self.INDEX_URL, "Package index URL", optional=True),
-            QgsProcessingParameterFile(self.FIND_LINKS, "Local wheel folder (offline install)",
-                                       FILE_FOLDER, optional=True),
+            QgsProcessingParameterFile(
+                self.FIND_LINKS, "Local wheel folder (offline install)", FILE_FOLDER, optional=True
+            ),
         ]
         for param in extra:
             param.setFlags(param.flags() | FLAG_ADVANCED)
             self.addParameter(param)
-        self.addParameter(QgsProcessingParameterBoolean(
-            self.DRY_RUN, "Only show the commands (dry run)", defaultValue=False))
+        self.addParameter(
+            QgsProcessingParameterBoolean(
+                self.DRY_RUN, "Only show the commands (dry run)", defaultValue=False
+            )
+        )
         self.addOutput(QgsProcessingOutputString(self.ENGINE_PYTHON, "Engine Python"))
         self.addOutput(QgsProcessingOutputString(self.INSTALLED, "Installed packages"))
         self.addOutput(QgsProcessingOutputString(self.COMMANDS, "Commands"))
 
-    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+    def processAlgorithm(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,  # noqa: N802
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
         plan = self._plan(parameters, context)
         steps = plan.steps()
         commands = "\n".join(_shown(s) for s in steps)
         for step in steps:
             feedback.pushCommandInfo(f"{step.description}: {_shown(step)}")
-        result = {self.ENGINE_PYTHON: str(plan.python), self.COMMANDS: commands,
-                  self.INSTALLED: ""}
+        result = {self.ENGINE_PYTHON: str(plan.python), self.COMMANDS: commands, self.INSTALLED: ""}
         if self.parameterAsBool(parameters, self.DRY_RUN, context):
             feedback.pushInfo("Dry run: nothing was installed.")
             return result
@@ -131,18 +144,21 @@ class InstallEngineAlgorithm(FlairAlgorithm):
         if base_python is None or not base_python.is_file():
             raise QgsProcessingException(
                 "No Python found to create the engine environment; set BASE_PYTHON to a "
-                "Python 3.10 or later executable.")
+                "Python 3.10 or later executable."
+            )
         engine_source = Path(source) if source else engine_source_dir()
         if engine_source is None or not engine_source.exists():
             raise QgsProcessingException(
                 "The FLAIR engine source was not found (it ships in the plugin's engine_src "
-                "folder); reinstall the plugin or set ENGINE_SOURCE.")
+                "folder); reinstall the plugin or set ENGINE_SOURCE."
+            )
         try:
             pins = read_pins(engine_source)
         except (OSError, UnicodeDecodeError) as exc:
             raise QgsProcessingException(
                 f"The engine's pinned requirements cannot be read ({exc}); reinstall the "
-                "plugin or set ENGINE_SOURCE.") from exc
+                "plugin or set ENGINE_SOURCE."
+            ) from exc
         return InstallPlan(
             venv_dir=Path(venv) if venv else default_venv_dir(),
             base_python=base_python,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 from pathlib import Path
 from typing import Any
 
 from qgis.core import (
+    QgsApplication,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -23,11 +24,12 @@ from ..engine_command import (
     sentinel2_spec,
 )
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import EngineCancelled, run_engine
+from ..engine_runner import run_engine
 from ..export import check_budget, export_layer, is_rgba_image, layer_file_path, plan_export
-from ..models import REGISTRY_MODELS
-from ..styling import FlairStylePostProcessor, ensure_style_file
-from .base import FlairAlgorithm
+from ..fields import for_dialog
+from ..models import AUTO, model_choices
+from ..styling import ensure_style_file, name_results
+from .base import FlairAlgorithm, engine_path
 from .landcover_params import LandcoverParameters, landcover_help
 
 MODEL_RES_M = 0.2
@@ -43,13 +45,20 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         return self.tr("FLAIR land-cover segmentation")
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return landcover_help()
+        # qgis_process prints the help as it is: plain text there, HTML in the dialog
+        return landcover_help(plain=QgsApplication.platform() == "qgis_process")
 
-    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,  # noqa: N802
-                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+    def processAlgorithm(  # noqa: N802
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
         engine = require_engine()
-        feedback.pushInfo(f"FLAIR engine: {engine.python} (from {engine.origin})"
-                          + (f", engine source {engine.pythonpath}" if engine.pythonpath else ""))
+        feedback.pushInfo(
+            f"FLAIR engine: {engine.python} (from {engine.origin})"
+            + (f", engine source {engine.pythonpath}" if engine.pythonpath else "")
+        )
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException("INPUT is not a valid raster layer.")
@@ -62,9 +71,11 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         limit = self.parameterAsInt(parameters, self.EXPORT_PIXEL_LIMIT, context)
 
         input_path, plan = self._input_file(layer, extent, limit, feedback)
-        if rgba:
-            feedback.pushWarning("The layer is a rendered image (WMS/XYZ): only its red, green "
-                                 "and blue exist; choose an RGB model.")
+        if rgba and model != AUTO:
+            feedback.pushWarning(
+                "The layer is a rendered image (WMS/XYZ): only its red, green "
+                "and blue exist; choose an RGB model (or Automatic)."
+            )
         elevation = self._elevation(parameters, context, layer, extent, plan, limit, feedback)
         if elevation:
             bands = BandMapping(bands.red, bands.green, bands.blue, bands.nir)
@@ -76,85 +87,112 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             self.STATS: self.parameterAsFileOutput(parameters, self.STATS, context) or "",
             self.POLYGONS: self.parameterAsOutputLayer(parameters, self.POLYGONS, context) or "",
         }
-        # the engine runs in another working directory: hand it absolute paths
-        outputs = {k: os.path.abspath(v) if v else "" for k, v in outputs.items()}
-        band_names = (self.BAND_RED, self.BAND_GREEN, self.BAND_BLUE, self.BAND_NIR,
-                      self.BAND_ELEVATION)
+        outputs = {k: engine_path(v) for k, v in outputs.items()}
+        band_names = (
+            self.BAND_RED,
+            self.BAND_GREEN,
+            self.BAND_BLUE,
+            self.BAND_NIR,
+            self.BAND_ELEVATION,
+        )
         chosen = rgba or any(parameters.get(n) not in (None, "", 0, -1) for n in band_names)
         request = PredictRequest(
-            input_path=str(input_path), output_path=outputs[self.OUTPUT], model=model,
-            bands=bands.engine_bands() if chosen else (), card_path=card, elevation=elevation,
-            extent=None if extent is None or plan is not None else (
-                extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
+            input_path=str(input_path),
+            output_path=outputs[self.OUTPUT],
+            model=model,
+            bands=bands.engine_bands() if chosen else (),
+            card_path=card,
+            elevation=elevation,
+            extent=None
+            if extent is None or plan is not None
+            else (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
             mask_path=self._mask(parameters, context, feedback),
             device=self.DEVICE_VALUES[self.parameterAsEnum(parameters, self.DEVICE, context)],
             tile_size_px=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             margin_px=self._optional_int(parameters, self.MARGIN, context, -1),
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
             output_resolution=self.RESOLUTION_VALUES[
-                self.parameterAsEnum(parameters, self.OUTPUT_RESOLUTION, context)],
-            confidence_path=outputs[self.CONFIDENCE], stats_path=outputs[self.STATS],
+                self.parameterAsEnum(parameters, self.OUTPUT_RESOLUTION, context)
+            ],
+            confidence_path=outputs[self.CONFIDENCE],
+            stats_path=outputs[self.STATS],
             polygons_path=outputs[self.POLYGONS],
             sentinel2=self._sentinel2(parameters, context, architecture, feedback),
             year=self._optional_int(parameters, self.YEAR, context, 0),
             acquisition_date=self._acquisition_date(parameters, context),
             strict=self.parameterAsBool(parameters, self.STRICT_SENTINEL2, context),
         )
-        named = dict(zip(("R", "G", "B", "NIR", "E"), bands.engine_bands(), strict=False))
-        feedback.pushInfo(f"Model: {model}; bands "
-                          + (", ".join(f"{k}={v}" for k, v in named.items()) if chosen
-                             else "from the engine's rule (colour interpretation, then order)")
-                          + (f"; elevation {elevation}" if elevation else ""))
+        shown_model = "automatic (the engine says which and why)" if model == AUTO else model
+        shown_bands = (
+            bands.describe() if chosen else "automatic (colour interpretation, then order)"
+        )
+        feedback.pushInfo(
+            f"Model: {shown_model}; bands: {shown_bands}"
+            + (f"; elevation {elevation}" if elevation else "")
+        )
         cleanup = [v for v in outputs.values() if v]
-        try:
-            done = run_engine(engine_command(engine.python, request.arguments()), feedback,
-                              cleanup, env=engine_environment(engine.pythonpath))
-        except EngineCancelled:
-            raise
-        except QgsProcessingException as exc:
-            raise QgsProcessingException(with_parameter_names(str(exc))) from exc
+        done = run_engine(
+            engine_command(engine.python, request.arguments()),
+            feedback,
+            cleanup,
+            env=engine_environment(engine.pythonpath),
+            explain=for_dialog,
+        )
         ensure_style_file(outputs[self.OUTPUT])
-        if context.willLoadLayerOnCompletion(outputs[self.OUTPUT]):
-            details = context.layerToLoadOnCompletionDetails(outputs[self.OUTPUT])
-            details.setPostProcessor(FlairStylePostProcessor.create())
+        used = _model_used(done.get("log") or []) or _model_name(model)
+        name_results(
+            context, outputs[self.OUTPUT], outputs[self.CONFIDENCE], f"{layer.name()} - {used}"
+        )
         summary = stats_summary(done.get("stats") or {})
         if summary:
             feedback.pushInfo(summary)
         return {key: value for key, value in outputs.items() if value}
 
     # parameter helpers -----------------------------------------------------------------------
-    def _model(self, parameters: dict[str, Any], context: QgsProcessingContext
-               ) -> tuple[str, str, str]:
+    def _model(
+        self, parameters: dict[str, Any], context: QgsProcessingContext
+    ) -> tuple[str, str, str]:
         """(model argument, card path, architecture or '' when unknown)."""
         card = self.parameterAsFile(parameters, self.MODEL_CARD, context) or ""
         model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context) or ""
         if model_file:
             return model_file, card, _card_architecture(card)
-        entry = REGISTRY_MODELS[self.parameterAsEnum(parameters, self.MODEL, context)]
+        choices = model_choices()
+        index = self.parameterAsEnum(parameters, self.MODEL, context)
+        entry = choices[index] if 0 <= index < len(choices) else choices[0]
         return entry.name, card, entry.architecture
 
-    def _bands(self, parameters: dict[str, Any], context: QgsProcessingContext,
-               layer: QgsRasterLayer) -> BandMapping:
+    def _bands(
+        self, parameters: dict[str, Any], context: QgsProcessingContext, layer: QgsRasterLayer
+    ) -> BandMapping:
         def band(name: str) -> int | None:
             return self._optional_int(parameters, name, context, 0) or None
 
-        mapping = resolve_bands(layer, band(self.BAND_RED), band(self.BAND_GREEN),
-                                band(self.BAND_BLUE), band(self.BAND_NIR),
-                                band(self.BAND_ELEVATION))
+        mapping = resolve_bands(
+            layer,
+            band(self.BAND_RED),
+            band(self.BAND_GREEN),
+            band(self.BAND_BLUE),
+            band(self.BAND_NIR),
+            band(self.BAND_ELEVATION),
+        )
         for number in mapping.engine_bands():
             if not 1 <= number <= layer.bandCount():
                 raise QgsProcessingException(
-                    f"Band {number} does not exist: {layer.name()} has {layer.bandCount()} bands.")
+                    f"Band {number} does not exist: {layer.name()} has {layer.bandCount()} bands."
+                )
         return mapping
 
-    def _optional_int(self, parameters: dict[str, Any], name: str,
-                      context: QgsProcessingContext, default: int) -> int:
+    def _optional_int(
+        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext, default: int
+    ) -> int:
         if parameters.get(name) in (None, ""):
             return default
         return self.parameterAsInt(parameters, name, context)
 
-    def _input_file(self, layer: QgsRasterLayer, extent, limit: int,
-                    feedback: QgsProcessingFeedback):
+    def _input_file(
+        self, layer: QgsRasterLayer, extent, limit: int, feedback: QgsProcessingFeedback
+    ):
         """(path the engine reads, export plan or None when the layer's own file is used)."""
         direct = layer_file_path(layer)
         if direct is not None:
@@ -162,14 +200,23 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         plan = plan_export(layer, extent, MODEL_RES_M)
         check_budget(plan, limit, MODEL_RES_M)
         path = Path(QgsProcessingUtils.generateTempFilename("flair_input.tif"))
-        feedback.pushInfo(f"{layer.name()} is not a plain raster file: exporting "
-                          f"{plan.width_px} x {plan.height_px} px at {MODEL_RES_M} m "
-                          f"({plan.crs.authid()}) to {path}")
+        feedback.pushInfo(
+            f"{layer.name()} is not a plain raster file: exporting "
+            f"{plan.width_px} x {plan.height_px} px at {MODEL_RES_M} m "
+            f"({plan.crs.authid()}) to {path}"
+        )
         return export_layer(layer, plan, path, feedback), plan
 
-    def _elevation(self, parameters: dict[str, Any], context: QgsProcessingContext,
-                   layer: QgsRasterLayer, extent, plan, limit: int,
-                   feedback: QgsProcessingFeedback) -> str:
+    def _elevation(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        layer: QgsRasterLayer,
+        extent,
+        plan,
+        limit: int,
+        feedback: QgsProcessingFeedback,
+    ) -> str:
         """`PATH[:BAND]` of a separate elevation raster, or '' when the input carries it."""
         elevation = self.parameterAsRasterLayer(parameters, self.ELEVATION, context)
         if elevation is None:
@@ -184,62 +231,75 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             export_layer(elevation, grid, path, feedback)
         return f"{path}:{band}"
 
-    def _mask(self, parameters: dict[str, Any], context: QgsProcessingContext,
-              feedback: QgsProcessingFeedback) -> str:
+    def _mask(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> str:
         if parameters.get(self.MASK) in (None, ""):
             return ""
         return self.parameterAsCompatibleSourceLayerPath(
-            parameters, self.MASK, context, ["gpkg", "shp"], "gpkg", feedback)
+            parameters, self.MASK, context, ["gpkg", "shp"], "gpkg", feedback
+        )
 
-    def _acquisition_date(self, parameters: dict[str, Any],
-                          context: QgsProcessingContext) -> str:
+    def _acquisition_date(self, parameters: dict[str, Any], context: QgsProcessingContext) -> str:
         text = self.parameterAsString(parameters, self.ACQUISITION_DATE, context) or ""
         try:
             return acquisition_date(text)
         except ValueError as exc:
             raise QgsProcessingException(str(exc)) from exc
 
-    def _sentinel2(self, parameters: dict[str, Any], context: QgsProcessingContext,
-                   architecture: str, feedback: QgsProcessingFeedback) -> str | None:
-        kind = self.SENTINEL2_VALUES[self.parameterAsEnum(parameters, self.SENTINEL2_SOURCE,
-                                                          context)]
+    def _sentinel2(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        architecture: str,
+        feedback: QgsProcessingFeedback,
+    ) -> str | None:
+        kind = self.SENTINEL2_VALUES[
+            self.parameterAsEnum(parameters, self.SENTINEL2_SOURCE, context)
+        ]
         location = self.parameterAsString(parameters, self.SENTINEL2_LOCATION, context) or ""
         try:
             spec = sentinel2_spec(kind, location)
         except ValueError as exc:
             raise QgsProcessingException(str(exc)) from exc
         if spec and architecture == "unet":
-            feedback.pushWarning("The chosen model is a U-Net on the aerial image alone: the "
-                                 "Sentinel-2 parameters are ignored.")
+            feedback.pushWarning(
+                "The chosen model is a U-Net on the aerial image alone: the "
+                "Sentinel-2 parameters are ignored."
+            )
             return None
         return spec
 
 
-# Engine options named in its messages, and the parameters that set them here.
-OPTION_PARAMETERS: tuple[tuple[str, str], ...] = (
-    ("--acquisition-date", "ACQUISITION_DATE"),
-    ("--strict", "STRICT_SENTINEL2"),
-    ("--year", "YEAR"),
-    ("--sentinel2", "SENTINEL2_SOURCE / SENTINEL2_LOCATION"),
-)
-
-
-def with_parameter_names(message: str) -> str:
-    """The engine's message, plus which parameters of this algorithm its options are."""
-    named = [f"{option} is {name}" for option, name in OPTION_PARAMETERS if option in message]
-    return f"{message} (here: {'; '.join(named)})" if named else message
-
-
 def stats_summary(stats: dict[str, Any], top: int = 5) -> str:
-    """"Mapped 0.33 ha: brushwood 80.2 %, other 18.8 %, ..." from the engine's stats."""
+    """ "Mapped 0.33 ha: brushwood 80.2 %, other 18.8 %, ..." from the engine's stats."""
     classes = [c for c in stats.get("classes", []) if isinstance(c, dict) and c.get("percent")]
     if not classes:
         return ""
     classes.sort(key=lambda c: -float(c["percent"]))
-    shares = ", ".join(f"{c.get('name', c.get('code'))} {float(c['percent']):.1f} %"
-                       for c in classes[:top])
+    shares = ", ".join(
+        f"{c.get('name', c.get('code'))} {float(c['percent']):.1f} %" for c in classes[:top]
+    )
     area = stats.get("mapped_area_ha")
     return f"Mapped {float(area):.2f} ha: {shares}" if area is not None else f"Classes: {shares}"
+
+
+def _model_used(log: list[str]) -> str:
+    """The model the engine ran, from its log line "model NAME (architecture, channels): ..."."""
+    for message in log:
+        found = re.match(r"model (\S+) \(", message)
+        if found:
+            return found.group(1)
+    return ""
+
+
+def _model_name(model: str) -> str:
+    """A model as a layer name shows it: a checkpoint by its file name."""
+    suffixes = (".pth", ".ckpt", ".pt", ".safetensors")
+    return Path(model).stem if model.endswith(suffixes) else model
 
 
 def _card_architecture(card_path: str) -> str:
@@ -250,4 +310,3 @@ def _card_architecture(card_path: str) -> str:
         return str(json.loads(Path(card_path).read_text(encoding="utf-8")).get("architecture", ""))
     except (OSError, ValueError, AttributeError):
         return ""
-

@@ -20,51 +20,71 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from ..classes import CITATION, class_table_html
+from ..classes import CITATION, class_table_html, class_table_text
 from ..compat import FLAG_ADVANCED, NUMBER_INTEGER, TYPE_POLYGON
 from ..engine_command import DEVICES, OUTPUT_RESOLUTIONS, SENTINEL2_SOURCES
+from ..fields import BY_NAME
+from ..fields import form_label as label
 from ..models import DEFAULT_MODEL_INDEX, model_options
-from ..settings import export_pixel_limit
+from ..settings import DEVICE_CHOICES, default_device, export_pixel_limit
 
 HELP: dict[str, str] = {
     "INPUT": "Orthophoto (8-bit, ideally 0.2 m). Any raster layer: files are read directly, "
-             "other layers (WMS, XYZ, VRT, virtual) are exported to a temporary GeoTIFF first.",
-    "BAND_RED": "Band holding red. Empty: the band marked red, else band 1.",
-    "BAND_GREEN": "Band holding green. Empty: the band marked green, else band 2.",
-    "BAND_BLUE": "Band holding blue. Empty: the band marked blue, else band 3.",
-    "BAND_NIR": "Band holding near infrared. Empty: the first other non-alpha band (band 4).",
-    "BAND_ELEVATION": "Band of INPUT holding elevation (nDSM). Empty: the second other "
-                      "non-alpha band (band 5). Ignored when ELEVATION is set.",
-    "ELEVATION": "Separate elevation (nDSM) raster, for models using elevation (RGBIE).",
-    "ELEVATION_BAND": "Band of ELEVATION to use (default 1).",
-    "MODEL": "Registry model; its weights come from FLAIR_WEIGHTS_DIR, the Hugging Face cache, "
-             "or are downloaded from the Hugging Face hub.",
-    "MODEL_FILE": "Checkpoint file (.pth/.ckpt) to use instead of MODEL.",
-    "MODEL_CARD": "Model card (JSON) describing MODEL_FILE (channels, classes, normalisation).",
+    "other layers (WMS, XYZ, VRT, virtual) are exported to a temporary GeoTIFF first.",
+    "BAND_RED": "Band holding red. Automatic (empty): the band marked red, else band 1.",
+    "BAND_GREEN": "Band holding green. Automatic (empty): the band marked green, else band 2.",
+    "BAND_BLUE": "Band holding blue. Automatic (empty): the band marked blue, else band 3.",
+    "BAND_NIR": "Band holding near infrared. Automatic (empty): the first other non-alpha band "
+    "(usually 4), if any.",
+    "BAND_ELEVATION": "Band of the orthophoto holding elevation (nDSM). Automatic (empty): the "
+    "second other non-alpha band (usually 5), if any. Ignored when a separate "
+    "elevation raster is set.",
+    "ELEVATION": "Separate elevation (nDSM) raster, for models using elevation (RGBIE); aligned "
+    "on the fly.",
+    "ELEVATION_BAND": "Band of the separate elevation raster (automatic: 1).",
+    "MODEL": "Automatic: the best registered model the layer's bands (and the elevation raster) "
+    "can feed, named in the log with the reason. Or a registered model; its weights "
+    "come from the weights folder (Processing > Options > Providers > FLAIR), the "
+    "Hugging Face cache, or are downloaded from the Hugging Face hub.",
+    "MODEL_FILE": "A checkpoint file (.pth/.ckpt) to use instead of the model list, e.g. the "
+    "official weights downloaded on another machine.",
+    "MODEL_CARD": "Model card (JSON) describing the checkpoint (channels, classes, normalisation).",
     "EXTENT": "Only process this area. Empty: the whole layer.",
     "MASK": "Only process inside these polygons; the rest is no data.",
-    "DEVICE": "auto uses CUDA when available, else the CPU.",
-    "TILE_SIZE": "Tile size in pixels (0: the model's, 512).",
-    "MARGIN": "Overlap margin in pixels around each tile's core (empty: the engine's default).",
-    "BATCH_SIZE": "Tiles per batch (0: the engine's default).",
-    "OUTPUT_RESOLUTION": "model: the map at the model's 0.2 m; input: on the input's own grid.",
+    "DEVICE": "Automatic uses CUDA when available, else the CPU (default: Processing > Options "
+    "> Providers > FLAIR).",
+    "TILE_SIZE": "Tile size in pixels, a multiple of 32. 0: automatic (the engine's 1280, "
+    "512 for U-T&T).",
+    "MARGIN": "Overlap margin in pixels around each tile's core. Empty: automatic (128).",
+    "BATCH_SIZE": "Tiles per batch. 0: automatic (1).",
+    "OUTPUT_RESOLUTION": "Model: the map at the model's 0.2 m; input: on the input's own grid.",
     "EXPORT_PIXEL_LIMIT": "Largest temporary export of a non-file layer, in pixels.",
-    "SENTINEL2_SOURCE": "Sentinel-2 time series for U-T&T models; ignored (with a warning) for "
-                        "U-Net models.",
-    "SENTINEL2_LOCATION": "STAC API URL (optionally #collection), catalogue file or FLAIR folder.",
-    "YEAR": "Year of the Sentinel-2 series (default: the acquisition year of the orthophoto).",
-    "ACQUISITION_DATE": "U-T&T: date the orthophoto was taken, YYYY-MM-DD (fills the model's "
-                        "metadata and the default YEAR). Empty: the raster's ACQUISITION_DATE "
-                        "or TIFFTAG_DATETIME tag.",
+    "SENTINEL2_SOURCE": "U-T&T models only: where the Sentinel-2 time series comes from; "
+    "ignored (with a warning) for U-Net models.",
+    "SENTINEL2_LOCATION": "U-T&T: STAC API URL (optionally #collection), catalogue file or "
+    "FLAIR folder.",
+    "YEAR": "U-T&T: year of the Sentinel-2 series. Empty: automatic (the orthophoto's "
+    "acquisition year).",
+    "ACQUISITION_DATE": "U-T&T: date the orthophoto was taken, YYYY-MM-DD. Empty: automatic "
+    "(the raster's ACQUISITION_DATE or TIFFTAG_DATETIME tag).",
     "STRICT_SENTINEL2": "U-T&T: stop with an error at a tile without a usable Sentinel-2 date "
-                        "(all cloudy or snowy, or not covered) instead of mapping it from the "
-                        "aerial image alone.",
+    "(all cloudy or snowy, or not covered) instead of mapping it from the "
+    "aerial image alone.",
     "OUTPUT": "Land-cover map: GeoTIFF of FLAIR codes 1 to 19, 0 = no data, with colour table "
-              "and a .qml style beside it.",
-    "CONFIDENCE": "Optional confidence raster (probability of the winning class).",
+    "and a .qml style beside it. Loaded as '<input> - <model>'.",
+    "CONFIDENCE": "Optional confidence raster: probability of the winning class, 0-255 for "
+    "0-100 %, loaded with a percentage colour ramp.",
     "STATS": "Optional class-area statistics (.json or .csv).",
     "POLYGONS": "Optional land-cover polygons (GeoPackage).",
 }
+# the U-T&T fields: advanced, so a U-Net user (most users) does not see them
+SENTINEL2_FIELDS = (
+    "SENTINEL2_SOURCE",
+    "SENTINEL2_LOCATION",
+    "YEAR",
+    "ACQUISITION_DATE",
+    "STRICT_SENTINEL2",
+)
 
 
 class LandcoverParameters:
@@ -107,59 +127,147 @@ class LandcoverParameters:
         number = QgsProcessingParameterNumber
         integer = NUMBER_INTEGER
         params: list[tuple[QgsProcessingParameterDefinition, bool]] = [
-            (QgsProcessingParameterRasterLayer(self.INPUT, "Orthophoto"), False),
-            *[(QgsProcessingParameterBand(name, label, None, self.INPUT, True), False)
-              for name, label in ((self.BAND_RED, "Red band"), (self.BAND_GREEN, "Green band"),
-                                  (self.BAND_BLUE, "Blue band"),
-                                  (self.BAND_NIR, "Near-infrared band"),
-                                  (self.BAND_ELEVATION, "Elevation band of the orthophoto"))],
-            (QgsProcessingParameterRasterLayer(self.ELEVATION, "Separate elevation raster",
-                                               optional=True), False),
-            (QgsProcessingParameterBand(self.ELEVATION_BAND, "Band of the elevation raster",
-                                        None, self.ELEVATION, True), False),
-            (QgsProcessingParameterEnum(self.MODEL, "Model", model_options(),
-                                        defaultValue=DEFAULT_MODEL_INDEX), False),
-            (QgsProcessingParameterFile(
-                self.MODEL_FILE, "Model checkpoint (overrides Model)", optional=True,
-                fileFilter="Checkpoints (*.pth *.ckpt *.pt)"), False),
-            (QgsProcessingParameterFile(self.MODEL_CARD, "Model card (JSON)", optional=True,
-                                        fileFilter="Model card (*.json)"), True),
-            (QgsProcessingParameterExtent(self.EXTENT, "Extent", optional=True), False),
-            (QgsProcessingParameterFeatureSource(
-                self.MASK, "Mask polygons", [TYPE_POLYGON], optional=True),
-             False),
-            (QgsProcessingParameterEnum(self.DEVICE, "Device", ["auto", "CPU", "CUDA"],
-                                        defaultValue=0), False),
-            (number(self.TILE_SIZE, "Tile size (px)", integer, 0, False, 0, 8192), True),
-            (number(self.MARGIN, "Margin (px)", integer, None, True, 0, 4096), True),
-            (number(self.BATCH_SIZE, "Batch size", integer, 0, False, 0, 1024), True),
-            (QgsProcessingParameterEnum(self.OUTPUT_RESOLUTION, "Output resolution",
-                                        ["model (0.2 m)", "input"], defaultValue=0), True),
-            (number(self.EXPORT_PIXEL_LIMIT, "Pixel limit for temporary exports", integer,
-                    export_pixel_limit(), False, 0), True),
-            (QgsProcessingParameterEnum(self.SENTINEL2_SOURCE, "Sentinel-2 source (U-T&T)",
-                                        [label for _, label in SENTINEL2_SOURCES],
-                                        defaultValue=0), False),
-            (QgsProcessingParameterString(self.SENTINEL2_LOCATION,
-                                          "Sentinel-2 location (URL or path)", optional=True),
-             False),
-            (number(self.YEAR, "Year of the Sentinel-2 series", integer, None, True, 2015, 2100),
-             False),
-            (QgsProcessingParameterString(self.ACQUISITION_DATE,
-                                          "Acquisition date of the orthophoto (YYYY-MM-DD)",
-                                          optional=True), False),
-            (QgsProcessingParameterBoolean(self.STRICT_SENTINEL2,
-                                           "Fail on tiles without a usable Sentinel-2 date",
-                                           defaultValue=False), True),
-            (QgsProcessingParameterRasterDestination(self.OUTPUT, "Land cover"), False),
-            (QgsProcessingParameterRasterDestination(self.CONFIDENCE, "Confidence",
-                                                     optional=True, createByDefault=False), False),
-            (QgsProcessingParameterFileDestination(
-                self.STATS, "Class statistics", "JSON (*.json);;CSV (*.csv)", optional=True,
-                createByDefault=False), False),
-            (QgsProcessingParameterVectorDestination(
-                self.POLYGONS, "Land-cover polygons", TYPE_POLYGON,
-                optional=True, createByDefault=False), False),
+            (QgsProcessingParameterRasterLayer(self.INPUT, label(self.INPUT)), False),
+            *[
+                (QgsProcessingParameterBand(name, label(name), None, self.INPUT, True), False)
+                for name in (
+                    self.BAND_RED,
+                    self.BAND_GREEN,
+                    self.BAND_BLUE,
+                    self.BAND_NIR,
+                    self.BAND_ELEVATION,
+                )
+            ],
+            (
+                QgsProcessingParameterRasterLayer(
+                    self.ELEVATION, label(self.ELEVATION), optional=True
+                ),
+                False,
+            ),
+            (
+                QgsProcessingParameterBand(
+                    self.ELEVATION_BAND, label(self.ELEVATION_BAND), None, self.ELEVATION, True
+                ),
+                False,
+            ),
+            (
+                QgsProcessingParameterEnum(
+                    self.MODEL, label(self.MODEL), model_options(), defaultValue=DEFAULT_MODEL_INDEX
+                ),
+                False,
+            ),
+            (
+                QgsProcessingParameterFile(
+                    self.MODEL_FILE,
+                    label(self.MODEL_FILE),
+                    optional=True,
+                    fileFilter="Checkpoints (*.pth *.ckpt *.pt *.safetensors)",
+                ),
+                False,
+            ),
+            (
+                QgsProcessingParameterFile(
+                    self.MODEL_CARD,
+                    label(self.MODEL_CARD),
+                    optional=True,
+                    fileFilter="Model card (*.json)",
+                ),
+                True,
+            ),
+            (QgsProcessingParameterExtent(self.EXTENT, label(self.EXTENT), optional=True), False),
+            (
+                QgsProcessingParameterFeatureSource(
+                    self.MASK, label(self.MASK), [TYPE_POLYGON], optional=True
+                ),
+                False,
+            ),
+            (
+                QgsProcessingParameterEnum(
+                    self.DEVICE,
+                    label(self.DEVICE),
+                    ["Automatic (CUDA when available, else CPU)", "CPU", "CUDA"],
+                    defaultValue=DEVICE_CHOICES.index(default_device()),
+                ),
+                False,
+            ),
+            (number(self.TILE_SIZE, label(self.TILE_SIZE), integer, 0, False, 0, 8192), True),
+            (number(self.MARGIN, label(self.MARGIN), integer, None, True, 0, 4096), True),
+            (number(self.BATCH_SIZE, label(self.BATCH_SIZE), integer, 0, False, 0, 1024), True),
+            (
+                QgsProcessingParameterEnum(
+                    self.OUTPUT_RESOLUTION,
+                    label(self.OUTPUT_RESOLUTION),
+                    ["model (0.2 m)", "input"],
+                    defaultValue=0,
+                ),
+                True,
+            ),
+            (
+                number(
+                    self.EXPORT_PIXEL_LIMIT,
+                    label(self.EXPORT_PIXEL_LIMIT),
+                    integer,
+                    export_pixel_limit(),
+                    False,
+                    0,
+                ),
+                True,
+            ),
+            (
+                QgsProcessingParameterEnum(
+                    self.SENTINEL2_SOURCE,
+                    label(self.SENTINEL2_SOURCE),
+                    [text for _, text in SENTINEL2_SOURCES],
+                    defaultValue=0,
+                ),
+                True,
+            ),
+            (
+                QgsProcessingParameterString(
+                    self.SENTINEL2_LOCATION, label(self.SENTINEL2_LOCATION), optional=True
+                ),
+                True,
+            ),
+            (number(self.YEAR, label(self.YEAR), integer, None, True, 2015, 2100), True),
+            (
+                QgsProcessingParameterString(
+                    self.ACQUISITION_DATE, label(self.ACQUISITION_DATE), optional=True
+                ),
+                True,
+            ),
+            (
+                QgsProcessingParameterBoolean(
+                    self.STRICT_SENTINEL2, label(self.STRICT_SENTINEL2), defaultValue=False
+                ),
+                True,
+            ),
+            (QgsProcessingParameterRasterDestination(self.OUTPUT, label(self.OUTPUT)), False),
+            (
+                QgsProcessingParameterRasterDestination(
+                    self.CONFIDENCE, label(self.CONFIDENCE), optional=True, createByDefault=False
+                ),
+                False,
+            ),
+            (
+                QgsProcessingParameterFileDestination(
+                    self.STATS,
+                    label(self.STATS),
+                    "JSON (*.json);;CSV (*.csv)",
+                    optional=True,
+                    createByDefault=False,
+                ),
+                False,
+            ),
+            (
+                QgsProcessingParameterVectorDestination(
+                    self.POLYGONS,
+                    label(self.POLYGONS),
+                    TYPE_POLYGON,
+                    optional=True,
+                    createByDefault=False,
+                ),
+                False,
+            ),
         ]
         for param, is_advanced in params:
             param.setHelp(HELP.get(param.name(), ""))
@@ -170,12 +278,16 @@ class LandcoverParameters:
             self.addParameter(param)
 
 
-def landcover_help() -> str:
-    """The algorithm's help: what it does, its parameters, the legend, the citation."""
-    params = "".join(f"<li><b>{k}</b>: {v}</li>" for k, v in HELP.items())
-    return (
-        "<p>Land-cover map of an orthophoto with IGN's FLAIR models (19-class FLAIR "
+def landcover_help(plain: bool = False) -> str:
+    """The algorithm's help: what it does, its parameters by their labels, the legend, the
+    citation. `plain`: text for the command line (qgis_process prints the help as it is and
+    lists the parameters itself, so they are not repeated there)."""
+    intro = (
+        "Land-cover map of an orthophoto with IGN's FLAIR models (19-class FLAIR "
         "nomenclature), computed by the FLAIR engine in its own Python environment. Install "
-        "it once with <i>Install or repair the FLAIR engine</i>.</p>"
-        f"<ul>{params}</ul><p>Classes:</p>{class_table_html()}<p>{CITATION}</p>"
+        "it once with 'Install or repair the FLAIR engine'."
     )
+    if plain:
+        return f"{intro}\n\nClasses (code, colour, name):\n{class_table_text()}\n\n{CITATION}"
+    params = "".join(f"<li><b>{BY_NAME[k].label}</b>: {v}</li>" for k, v in HELP.items())
+    return f"<p>{intro}</p><ul>{params}</ul><p>Classes:</p>{class_table_html()}<p>{CITATION}</p>"

@@ -25,8 +25,12 @@ def write_codes(
     from rasterio.transform import from_origin
 
     profile = {
-        "driver": "GTiff", "width": codes.shape[1], "height": codes.shape[0], "count": 1,
-        "dtype": "uint8", "crs": f"EPSG:{epsg}",
+        "driver": "GTiff",
+        "width": codes.shape[1],
+        "height": codes.shape[0],
+        "count": 1,
+        "dtype": "uint8",
+        "crs": f"EPSG:{epsg}",
         "transform": from_origin(origin_xy[0], origin_xy[1], res_m, res_m),
     }
     if nodata is not None:
@@ -36,8 +40,13 @@ def write_codes(
     return Path(path)
 
 
-def blob_codes(height: int, width: int, seed: int, codes: tuple[int, ...] = tuple(range(1, 20)),
-               cell_px: int = 16) -> np.ndarray:
+def blob_codes(
+    height: int,
+    width: int,
+    seed: int,
+    codes: tuple[int, ...] = tuple(range(1, 20)),
+    cell_px: int = 16,
+) -> np.ndarray:
     """Blocky random labels drawn from `codes`."""
     rng = np.random.default_rng(seed)
     coarse = rng.choice(np.array(codes), size=(-(-height // cell_px), -(-width // cell_px)))
@@ -69,16 +78,26 @@ def make_flair_folder(
         for _ in range(patches_per_domain):
             n += 1
             origin = (ORIGIN_XY[0] + 1000 * d + size_px * 0.2 * n, ORIGIN_XY[1])
-            image = make_orthophoto(img_dir / f"IMG_{n:06d}.tif", size_px, size_px, bands=5,
-                                    origin_xy=origin, seed=n)
-            write_codes(msk_dir / f"MSK_{n:06d}.tif", blob_codes(size_px, size_px, seed=100 + n),
-                        origin_xy=origin, nodata=None)
+            image = make_orthophoto(
+                img_dir / f"IMG_{n:06d}.tif", size_px, size_px, bands=5, origin_xy=origin, seed=n
+            )
+            write_codes(
+                msk_dir / f"MSK_{n:06d}.tif",
+                blob_codes(size_px, size_px, seed=100 + n),
+                origin_xy=origin,
+                nodata=None,
+            )
             images.append(image)
     return images
 
 
-def make_hub_folder(root: Path, domain: str = "D004-2021", roi: str = "AB-S1-01",
-                    patches: int = 2, size_px: int = 64) -> list[Path]:
+def make_hub_folder(
+    root: Path,
+    domain: str = "D004-2021",
+    roi: str = "AB-S1-01",
+    patches: int = 2,
+    size_px: int = 64,
+) -> list[Path]:
     """A FLAIR-HUB folder: <domain>_AERIAL_RGBI/<roi>/AERIAL_RGBI_<domain>_<roi>_<n>.tif and
     the matching AERIAL_LABEL-COSIA files with 0-based COSIA labels. Returns the label paths."""
     img_dir = root / f"{domain}_AERIAL_RGBI" / roi
@@ -87,16 +106,25 @@ def make_hub_folder(root: Path, domain: str = "D004-2021", roi: str = "AB-S1-01"
     lab_dir.mkdir(parents=True)
     labels = []
     for n in range(patches):
-        make_orthophoto(img_dir / f"AERIAL_RGBI_{domain}_{roi}_{n}.tif", size_px, size_px,
-                        bands=4, seed=n)
-        labels.append(write_codes(lab_dir / f"AERIAL_LABEL-COSIA_{domain}_{roi}_{n}.tif",
-                                  blob_codes(size_px, size_px, n, codes=tuple(range(19))),
-                                  nodata=None))
+        make_orthophoto(
+            img_dir / f"AERIAL_RGBI_{domain}_{roi}_{n}.tif", size_px, size_px, bands=4, seed=n
+        )
+        labels.append(
+            write_codes(
+                lab_dir / f"AERIAL_LABEL-COSIA_{domain}_{roi}_{n}.tif",
+                blob_codes(size_px, size_px, n, codes=tuple(range(19))),
+                nodata=None,
+            )
+        )
     return labels
 
 
-def add_flair2_sentinel(root: Path, size_px: int = 50, dates: tuple[str, ...] = ("0315", "0612",
-                        "0904"), cloudy: tuple[int, ...] = ()) -> None:
+def add_flair2_sentinel(
+    root: Path,
+    size_px: int = 50,
+    dates: tuple[str, ...] = ("0315", "0612", "0904"),
+    cloudy: tuple[int, ...] = (),
+) -> None:
     """FLAIR-2 Sentinel-2 files beside a `make_flair_folder` tree: one super-area per zone
     (`<domain>/<zone>/sen/SEN2_sp_<domain>-<zone>_{data,masks}.npy`, `_products.txt`) and
     `flair-2_centroids_sp_to_patch.json` putting every patch at the super-area's centre.
@@ -112,14 +140,17 @@ def add_flair2_sentinel(root: Path, size_px: int = 50, dates: tuple[str, ...] = 
         sen.mkdir(exist_ok=True)
         stem = f"SEN2_sp_{domain}-{zone}"
         t = len(dates)
-        np.save(sen / f"{stem}_data.npy",
-                rng.integers(200, 3000, size=(t, 10, size_px, size_px)).astype(np.int16))
+        np.save(
+            sen / f"{stem}_data.npy",
+            rng.integers(200, 3000, size=(t, 10, size_px, size_px)).astype(np.int16),
+        )
         masks = np.zeros((t, 2, size_px, size_px), dtype=np.uint8)
         for i in cloudy:
             masks[i, 1] = 100
         np.save(sen / f"{stem}_masks.npy", masks)
         (sen / f"{stem}_products.txt").write_text(
-            "\n".join(f"SENTINEL2X_2021{d}-105910-000_L2A_T31TCJ_D" for d in dates) + "\n")
+            "\n".join(f"SENTINEL2X_2021{d}-105910-000_L2A_T31TCJ_D" for d in dates) + "\n"
+        )
         for image in sorted(img_dir.glob("IMG_*.tif")):
             centroids[image.name] = [size_px // 2, size_px // 2]
     (root / "flair-2_centroids_sp_to_patch.json").write_text(json.dumps(centroids))

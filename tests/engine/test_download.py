@@ -46,7 +46,9 @@ def test_models_download_fetches_into_the_cache_and_predict_uses_it(
     assert next(m for m in listing["models"] if m["name"] == "flair-inc-rgb-15cl")["cached"]
 
 
-def test_hash_mismatch_is_refused_and_removed(isolated_hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hash_mismatch_is_refused_and_removed(
+    isolated_hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     card = load_registry().get("flair-inc-rgbie-15cl")  # carries the published SHA-256
     hub = HubFiles({(card.source.repo_id, card.source.filename): b"not the published weights"})
     with hub_server(hub) as endpoint:
@@ -66,16 +68,22 @@ def test_matching_hash_is_accepted(isolated_hub: Path, monkeypatch: pytest.Monke
         assert download_weights(card).read_bytes() == path.read_bytes()
 
 
-def test_unreachable_hub_says_how_to_get_weights(isolated_hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_hub_says_how_to_get_weights(
+    isolated_hub: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard port: nothing listens
     monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "2")
     with pytest.raises(DownloadError) as err:
         load_model("flair-inc-rgb-15cl", allow_download=True)
-    assert "FLAIR_WEIGHTS_DIR" in str(err.value) and "FLAIR-INC_rgb_15cl_resnet34-unet_weights.pth" in str(err.value)
+    assert "FLAIR_WEIGHTS_DIR" in str(
+        err.value
+    ) and "FLAIR-INC_rgb_15cl_resnet34-unet_weights.pth" in str(err.value)
 
 
 def test_missing_file_on_the_hub(isolated_hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with hub_server(HubFiles()) as endpoint:
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        with pytest.raises(DownloadError, match="could not download the weights of flair-inc-rgb-12cl"):
+        with pytest.raises(
+            DownloadError, match="could not download the weights of flair-inc-rgb-12cl"
+        ):
             download_weights(load_registry().get("flair-inc-rgb-12cl"))

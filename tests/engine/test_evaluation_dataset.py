@@ -33,8 +33,9 @@ def flair_folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    return make_unet_checkpoint(tmp_path_factory.mktemp("ckpt") / "unet_weights.pth",
-                                channels=5, logits=19)
+    return make_unet_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "unet_weights.pth", channels=5, logits=19
+    )
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -87,14 +88,18 @@ def test_discover_flat_layout(tmp_path):
     (tmp_path / "labels").mkdir()
     for n, domain in enumerate(("D022_2021", "D026_2020")):
         make_orthophoto(tmp_path / "aerial" / f"{domain}_Z1_IMG_{n}.tif", 32, 32, seed=n)
-        write_codes(tmp_path / "labels" / f"{domain}_Z1_MSK_{n}.tif", blob_codes(32, 32, n),
-                    nodata=None)
+        write_codes(
+            tmp_path / "labels" / f"{domain}_Z1_MSK_{n}.tif", blob_codes(32, 32, n), nodata=None
+        )
     make_orthophoto(tmp_path / "aerial" / "D030_2021_same.tif", 32, 32)
     write_codes(tmp_path / "labels" / "D030_2021_same.tif", blob_codes(32, 32, 9), nodata=None)
     make_orthophoto(tmp_path / "aerial" / "D031_2021_unlabelled.tif", 32, 32)
     patches = discover_patches(tmp_path)
     assert [(p.domain, p.label.parent.name) for p in patches] == [
-        ("D022_2021", "labels"), ("D026_2020", "labels"), ("D030_2021", "labels")]
+        ("D022_2021", "labels"),
+        ("D026_2020", "labels"),
+        ("D030_2021", "labels"),
+    ]
     assert patches[2].label.name == "D030_2021_same.tif"
 
 
@@ -113,9 +118,23 @@ def test_evaluate_generated_folder_end_to_end(flair_folder, checkpoint, tmp_path
     from PIL import Image
 
     out = tmp_path / "report"
-    args = _parse(["evaluate", "--data", str(flair_folder), "--model", str(checkpoint),
-                   "--report", str(out), "--batch-size", "4", "--device", "cpu",
-                   "--worst", "3"])
+    args = _parse(
+        [
+            "evaluate",
+            "--data",
+            str(flair_folder),
+            "--model",
+            str(checkpoint),
+            "--report",
+            str(out),
+            "--batch-size",
+            "4",
+            "--device",
+            "cpu",
+            "--worst",
+            "3",
+        ]
+    )
     reporter = Reporter()
     result = args.func(args, reporter)
     stats, outputs = result["stats"], result["outputs"]
@@ -150,9 +169,26 @@ def test_evaluate_generated_folder_end_to_end(flair_folder, checkpoint, tmp_path
 
 
 def test_evaluate_with_domains_limit_and_baseline13(flair_folder, checkpoint, tmp_path):
-    args = _parse(["evaluate", "--data", str(flair_folder), "--model", str(checkpoint),
-                   "--report", str(tmp_path / "r"), "--domains", "D026,D064", "--limit", "3",
-                   "--nomenclature", "baseline13", "--device", "cpu", "--no-plots"])
+    args = _parse(
+        [
+            "evaluate",
+            "--data",
+            str(flair_folder),
+            "--model",
+            str(checkpoint),
+            "--report",
+            str(tmp_path / "r"),
+            "--domains",
+            "D026,D064",
+            "--limit",
+            "3",
+            "--nomenclature",
+            "baseline13",
+            "--device",
+            "cpu",
+            "--no-plots",
+        ]
+    )
     result = args.func(args, Reporter())
     assert result["stats"]["patches"] == 3 and result["stats"]["nomenclature"] == "baseline13"
     doc = json.loads((tmp_path / "r" / "metrics.json").read_text())
@@ -162,13 +198,36 @@ def test_evaluate_with_domains_limit_and_baseline13(flair_folder, checkpoint, tm
 
 def test_evaluate_rejects_a_model_needing_missing_channels(tmp_path, checkpoint):
     make_hub_folder(tmp_path / "hub")
-    args = _parse(["evaluate", "--data", str(tmp_path / "hub"), "--model", str(checkpoint),
-                   "--report", str(tmp_path / "r"), "--device", "cpu"])
+    args = _parse(
+        [
+            "evaluate",
+            "--data",
+            str(tmp_path / "hub"),
+            "--model",
+            str(checkpoint),
+            "--report",
+            str(tmp_path / "r"),
+            "--device",
+            "cpu",
+        ]
+    )
     with pytest.raises(InvalidInput, match="missing"):
         args.func(args, Reporter())
     make_flair_folder(tmp_path / "flair", domains=("D022_2021",), patches_per_domain=1)
-    args = _parse(["evaluate", "--data", str(tmp_path / "flair"), "--model", str(checkpoint),
-                   "--sentinel2", "flair:" + str(tmp_path), "--report", str(tmp_path / "r"),
-                   "--device", "cpu"])
+    args = _parse(
+        [
+            "evaluate",
+            "--data",
+            str(tmp_path / "flair"),
+            "--model",
+            str(checkpoint),
+            "--sentinel2",
+            "flair:" + str(tmp_path),
+            "--report",
+            str(tmp_path / "r"),
+            "--device",
+            "cpu",
+        ]
+    )
     with pytest.raises(InvalidInput, match="drop --sentinel2"):
         args.func(args, Reporter())

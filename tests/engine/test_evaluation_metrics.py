@@ -130,8 +130,11 @@ def test_accumulating_blocks_equals_one_pass():
     acc = ConfusionMatrix()
     for r in range(0, 40, 16):
         for c in range(0, 40, 16):
-            acc.add(ConfusionMatrix.from_arrays(ref[r : r + 16, c : c + 16],
-                                                pred[r : r + 16, c : c + 16]))
+            acc.add(
+                ConfusionMatrix.from_arrays(
+                    ref[r : r + 16, c : c + 16], pred[r : r + 16, c : c + 16]
+                )
+            )
     np.testing.assert_array_equal(whole.counts, acc.counts)
     assert whole.excluded == acc.excluded
 
@@ -140,8 +143,9 @@ def test_model_nomenclature_from_a_15cl_card():
     from importlib.resources import files
 
     registry = json.loads(files("engine.models").joinpath("cards/registry.json").read_text())
-    card = ModelCard.from_dict(next(m for m in registry["models"]
-                                    if m["name"] == "flair-inc-rgbie-15cl"))
+    card = ModelCard.from_dict(
+        next(m for m in registry["models"] if m["name"] == "flair-inc-rgbie-15cl")
+    )
     nom = model_active(card.active_codes, card.name)
     assert len(nom.groups) == 16  # 15 active classes + "other (inactive)"
     assert nom.groups[-1].codes == (15, 16, 17, 19) and not nom.groups[-1].in_mean

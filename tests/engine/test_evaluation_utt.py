@@ -10,9 +10,9 @@ import pytest
 
 from engine.errors import InvalidInput
 from engine.evaluation import cli
-from engine.evaluation.sentinel2_extras import stack_series
 from engine.progress import Reporter
 from engine.sentinel2.prepare import PreparedSeries
+from engine.utt.inputs import stack_series
 from tests.engine.evaluation_fixtures import add_flair2_sentinel, make_flair_folder
 from tests.fixtures.utt_checkpoint import make_utt_checkpoint
 
@@ -45,24 +45,55 @@ def test_stack_series_pads_with_zero_frames():
 
 def test_utt_end_to_end_with_flair_sentinel2(tmp_path):
     root = tmp_path / "flair2"
-    make_flair_folder(root, domains=("D022_2021", "D026_2020"), patches_per_domain=1,
-                      size_px=64)
+    make_flair_folder(root, domains=("D022_2021", "D026_2020"), patches_per_domain=1, size_px=64)
     add_flair2_sentinel(root, cloudy=(1,))
     ckpt = make_utt_checkpoint(tmp_path / "utt.ckpt", metadata=False)
     card = tmp_path / "utt.card.json"
     card.write_text(json.dumps(UTT_CARD))
     out = tmp_path / "report"
-    args = _parse(["evaluate", "--data", str(root), "--model", str(ckpt), "--card", str(card),
-                   "--sentinel2",
-                   f"flair:{root}", "--report", str(out), "--device", "cpu", "--batch-size", "2",
-                   "--no-plots"])
+    args = _parse(
+        [
+            "evaluate",
+            "--data",
+            str(root),
+            "--model",
+            str(ckpt),
+            "--card",
+            str(card),
+            "--sentinel2",
+            f"flair:{root}",
+            "--report",
+            str(out),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "2",
+            "--no-plots",
+        ]
+    )
     result = args.func(args, Reporter())
     assert result["stats"]["patches"] == 2 and result["stats"]["pixels"] == 2 * 64 * 64
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["context"]["sentinel2"] == f"flair:{root}"
+    # the same Sentinel-2 figures as predict reports: every patch counted
+    usage = result["stats"]["sentinel2"]
+    assert usage["patches"] == 2 and 0 <= usage["patches_without_sentinel2"] <= 2
+    assert doc["context"]["sentinel2_usage"] == usage
     # U-T&T without Sentinel-2 is refused with the fix in the message
-    args = _parse(["evaluate", "--data", str(root), "--model", str(ckpt), "--card", str(card),
-                   "--report",
-                   str(out), "--device", "cpu"])
+    args = _parse(
+        [
+            "evaluate",
+            "--data",
+            str(root),
+            "--model",
+            str(ckpt),
+            "--card",
+            str(card),
+            "--report",
+            str(out),
+            "--device",
+            "cpu",
+        ]
+    )
     with pytest.raises(InvalidInput, match="--sentinel2 flair:PATH"):
         args.func(args, Reporter())

@@ -1,6 +1,6 @@
 """Layer order inside the engine: every module imports its own layer or the layers below only.
 
-The layers (README, Architecture), bottom to top: values, I/O, models, runs, entry. Every
+The layers (README, Architecture), bottom to top: values, I/O, models, runs, region, entry. Every
 import counts, including those inside functions and under `TYPE_CHECKING`: a lazy import is
 still a dependency. A new module must be placed in `LAYERS`, so the test knows of it.
 """
@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             # Translating OS/GDAL failures into `errors`; it imports `errors` only and every I/O
             # module uses it, so it sits beside `errors`, not with the runs.
             "engine.failures",
+            "engine.cli_values",
             "engine.progress",
             "engine.grid",
             "engine.tiling",
@@ -48,14 +49,24 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine.planning",
             "engine.streaming",
             "engine.pipeline",
-            "engine.utt_inputs",
-            "engine.utt_run",
+            "engine.utt",
             "engine.evaluation",
             "engine.interrupt",
             "engine.memory",
         ),
     ),
-    ("entry", ("engine.cli", "engine.__main__")),
+    # a region run sits above predict: blocks of one grid, each an ordinary predict on Dask
+    ("region", ("engine.region",)),
+    (
+        "entry",
+        (
+            "engine.cli",
+            "engine.predict_cli",
+            "engine.region_cli",
+            "engine.__main__",
+            "engine.health",
+        ),
+    ),
 )
 
 # (importer, imported) pairs that break the order today, each with the issue that removes it.

@@ -85,10 +85,19 @@ def test_one_tile_equals_direct_smp_forward(unet5: Path) -> None:
 def test_registry_cards_are_complete() -> None:
     registry = load_registry()
     assert registry.default == "flair-inc-rgbie-15cl"
-    assert len(registry.names) == 6
-    for card in registry.cards:
+    smp_families = ("unet", "fpn", "deeplabv3")
+    flair_inc = [c for c in registry.cards if c.architecture in smp_families]  # FLAIR-HUB: its own
+    assert len(flair_inc) == 9
+    assert {(c.architecture, c.encoder) for c in flair_inc} == {
+        ("unet", "resnet34"),
+        ("unet", "mit_b5"),
+        ("fpn", "resnet34"),
+        ("deeplabv3", "resnet34"),
+    }
+    for card in flair_inc:
         assert card.source is not None and card.source.filename.endswith("_weights.pth")
-        assert card.res_m == 0.2 and card.architecture == "unet"
+        assert card.source.repo_id.startswith("IGNF/FLAIR-INC_")
+        assert card.res_m == 0.2
         assert len(card.normalization.mean) == len(card.channels)
     rgbie = registry.get("flair-inc-rgbie-15cl")
     assert rgbie.active_codes == (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 18)
@@ -101,12 +110,16 @@ def test_registry_cards_are_complete() -> None:
 def test_every_registry_model_runs_on_random_tensors() -> None:
     """Contract: each card builds, accepts its channels and yields only its active codes."""
     from engine.models.loader import LoadedModel
-    from engine.models.unet import build_unet
+    from engine.models.smp_networks import build_smp
 
-    for card in load_registry().cards:
+    smp_families = ("unet", "fpn", "deeplabv3")
+    for card in (c for c in load_registry().cards if c.architecture in smp_families):
         n_logits = card.num_logits or 13
         resolved = card.resolved_for_logits(n_logits)
-        network = build_unet(resolved, unet_state_dict(len(card.channels), n_logits, seed=9))
+        state = unet_state_dict(
+            len(card.channels), n_logits, 9, True, card.architecture, card.encoder
+        )
+        network = build_smp(resolved, state, card.architecture)
         predictor = Predictor(LoadedModel(resolved, network, Path("-")), "cpu")
         images = np.random.default_rng(1).integers(
             0, 256, (2, len(card.channels), 64, 64), dtype=np.uint8
@@ -116,7 +129,8 @@ def test_every_registry_model_runs_on_random_tensors() -> None:
         assert set(np.unique(result.codes)) <= set(resolved.active_codes)
         assert result.probabilities.shape == (2, len(resolved.active_codes), 64, 64)
         total = result.probabilities.astype(int).sum(axis=1)
-        assert np.abs(total - 255).max() <= len(resolved.active_codes)
+        assert np.abs(total - 100).max() <= len(resolved.active_codes)  # percents, rounded
+        assert result.confidence.max() <= 100
 
 
 def test_registry_weights_missing_say_how_to_get_them(

@@ -32,7 +32,11 @@ REPO = Path(__file__).resolve().parents[2]
 def engine(*args: object, **popen: object) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "engine", "predict", *(str(a) for a in args), "--progress", "json"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
 
 
@@ -47,15 +51,33 @@ def ortho1024(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # --- claims before any work -------------------------------------------------------------------
 
-@pytest.mark.parametrize("existing", ["out.qml", "out.tif.aux.xml", "areas.csv", "poly.gpkg", "conf.tif", "conf.tif.aux.xml"])
+
+@pytest.mark.parametrize(
+    "existing",
+    ["out.qml", "out.tif.aux.xml", "areas.csv", "poly.gpkg", "conf.tif", "conf.tif.aux.xml"],
+)
 def test_every_existing_destination_is_refused_before_work(
     capsys: pytest.CaptureFixture, tmp_path: Path, ortho5: Path, unet5: Path, existing: str
 ) -> None:
     (tmp_path / existing).write_text("the user's own file")
     t0 = time.monotonic()
-    code = main(["predict", str(ortho5), str(tmp_path / "out.tif"), "--model", str(unet5),
-                 "--stats", str(tmp_path / "areas.csv"), "--polygons", str(tmp_path / "poly.gpkg"),
-                 "--confidence", str(tmp_path / "conf.tif"), "--progress", "none"])
+    code = main(
+        [
+            "predict",
+            str(ortho5),
+            str(tmp_path / "out.tif"),
+            "--model",
+            str(unet5),
+            "--stats",
+            str(tmp_path / "areas.csv"),
+            "--polygons",
+            str(tmp_path / "poly.gpkg"),
+            "--confidence",
+            str(tmp_path / "conf.tif"),
+            "--progress",
+            "none",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert f"{existing} already exists; add --overwrite" in err.strip().splitlines()[-1]
@@ -64,21 +86,62 @@ def test_every_existing_destination_is_refused_before_work(
     assert (tmp_path / existing).read_text() == "the user's own file"
 
 
-def test_a_folder_as_destination_is_refused(capsys: pytest.CaptureFixture, tmp_path: Path, ortho5: Path, unet5: Path) -> None:
+def test_a_folder_as_destination_is_refused(
+    capsys: pytest.CaptureFixture, tmp_path: Path, ortho5: Path, unet5: Path
+) -> None:
     (tmp_path / "out.tif").mkdir()
-    assert main(["predict", str(ortho5), str(tmp_path / "out.tif"), "--model", str(unet5), "--progress", "none"]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                str(ortho5),
+                str(tmp_path / "out.tif"),
+                "--model",
+                str(unet5),
+                "--progress",
+                "none",
+            ]
+        )
+        == 1
+    )
     assert "out.tif is a folder" in capsys.readouterr().err
     (tmp_path / "out.tif").rmdir()
     (tmp_path / "s.json").mkdir()
-    assert main(["predict", str(ortho5), str(tmp_path / "out.tif"), "--model", str(unet5),
-                 "--stats", str(tmp_path / "s.json"), "--overwrite", "--progress", "none"]) == 1
+    assert (
+        main(
+            [
+                "predict",
+                str(ortho5),
+                str(tmp_path / "out.tif"),
+                "--model",
+                str(unet5),
+                "--stats",
+                str(tmp_path / "s.json"),
+                "--overwrite",
+                "--progress",
+                "none",
+            ]
+        )
+        == 1
+    )
     assert "s.json is a folder" in capsys.readouterr().err
     assert files(tmp_path) == ["s.json"]
 
 
 def test_overwrite_replaces_the_whole_set(tmp_path: Path, ortho5: Path, unet5: Path) -> None:
-    args = ["predict", str(ortho5), str(tmp_path / "m.tif"), "--model", str(unet5), "--stats",
-            str(tmp_path / "s.json"), "--confidence", str(tmp_path / "c.tif"), "--progress", "none"]
+    args = [
+        "predict",
+        str(ortho5),
+        str(tmp_path / "m.tif"),
+        "--model",
+        str(unet5),
+        "--stats",
+        str(tmp_path / "s.json"),
+        "--confidence",
+        str(tmp_path / "c.tif"),
+        "--progress",
+        "none",
+    ]
     (tmp_path / "c.tif.aux.xml").write_text("<PAMDataset/>")  # describes an older raster
     assert main(args) == 1
     assert main([*args, "--overwrite"]) == 0
@@ -89,9 +152,23 @@ def test_overwrite_replaces_the_whole_set(tmp_path: Path, ortho5: Path, unet5: P
 
 # --- a killed run's leftovers, a concurrent run ---------------------------------------------
 
-def test_leftovers_of_a_killed_run_are_swept_and_nothing_else(tmp_path: Path, ortho5: Path, unet5: Path) -> None:
+
+def test_leftovers_of_a_killed_run_are_swept_and_nothing_else(
+    tmp_path: Path, ortho5: Path, unet5: Path
+) -> None:
     out = tmp_path / "m.tif"
-    proc = engine(ortho5, out, "--model", unet5, "--tile-size", "256", "--margin", "32", "--polygons", tmp_path / "p.gpkg")
+    proc = engine(
+        ortho5,
+        out,
+        "--model",
+        unet5,
+        "--tile-size",
+        "256",
+        "--margin",
+        "32",
+        "--polygons",
+        tmp_path / "p.gpkg",
+    )
     for line in proc.stdout:
         if json.loads(line).get("phase") == "inference":
             break
@@ -102,19 +179,50 @@ def test_leftovers_of_a_killed_run_are_swept_and_nothing_else(tmp_path: Path, or
     mine = ["notes.txt", ".m.tif.partial-notes", ".other.tif.partial-123.tif", "m.tif.bak"]
     for name in mine:
         (tmp_path / name).write_text("keep me")
-    assert main(["predict", str(ortho5), str(out), "--model", str(unet5), "--polygons", str(tmp_path / "p.gpkg"), "--progress", "none"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(ortho5),
+                str(out),
+                "--model",
+                str(unet5),
+                "--polygons",
+                str(tmp_path / "p.gpkg"),
+                "--progress",
+                "none",
+            ]
+        )
+        == 0
+    )
     assert files(tmp_path) == sorted(["m.qml", "m.tif", "m.tif.aux.xml", "p.gpkg", *mine])
 
 
-def test_a_second_run_to_the_same_destination_is_refused(tmp_path: Path, ortho1024: Path, unet5: Path) -> None:
+def test_a_second_run_to_the_same_destination_is_refused(
+    tmp_path: Path, ortho1024: Path, unet5: Path
+) -> None:
     out = tmp_path / "m.tif"
     first = engine(ortho1024, out, "--model", unet5, "--tile-size", "512")
     for line in first.stdout:
         if json.loads(line).get("phase") == "inference":
             break
     second = subprocess.run(
-        [sys.executable, "-m", "engine", "predict", str(ortho1024), str(out), "--model", str(unet5), "--overwrite"],
-        cwd=REPO, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "predict",
+            str(ortho1024),
+            str(out),
+            "--model",
+            str(unet5),
+            "--overwrite",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert second.returncode == 1
     assert "another run (process " in second.stderr and "is writing" in second.stderr
     first.stdout.read()
@@ -138,8 +246,18 @@ def test_a_signal_at_any_phase_stops_within_two_seconds_leaving_nothing(
 ) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    proc = engine(ortho1024, out_dir / "m.tif", "--model", unet5, "--probabilities", out_dir / "p.tif",
-                  "--stats", out_dir / "s.json", "--polygons", out_dir / "m.gpkg")
+    proc = engine(
+        ortho1024,
+        out_dir / "m.tif",
+        "--model",
+        unet5,
+        "--probabilities",
+        out_dir / "p.tif",
+        "--stats",
+        out_dir / "s.json",
+        "--polygons",
+        out_dir / "m.gpkg",
+    )
     if phase == "loading":
         proc.stdout.readline()  # the first log line: the run has started, the model is not loaded
     else:
@@ -160,7 +278,9 @@ def test_a_signal_at_any_phase_stops_within_two_seconds_leaving_nothing(
 
 
 def test_a_second_signal_does_not_lie(tmp_path: Path, ortho1024: Path, unet5: Path) -> None:
-    proc = engine(ortho1024, tmp_path / "m.tif", "--model", unet5, "--polygons", tmp_path / "m.gpkg")
+    proc = engine(
+        ortho1024, tmp_path / "m.tif", "--model", unet5, "--polygons", tmp_path / "m.gpkg"
+    )
     for line in proc.stdout:
         if json.loads(line).get("phase") == "inference":
             break
@@ -174,6 +294,7 @@ def test_a_second_signal_does_not_lie(tmp_path: Path, ortho1024: Path, unet5: Pa
 
 # --- a full disk at the last phase --------------------------------------------------------------
 
+
 @pytest.fixture()
 def tiny_disk(tmp_path: Path):
     mount = tmp_path / "disk"
@@ -183,8 +304,12 @@ def tiny_disk(tmp_path: Path):
 
 
 def _mount_tmpfs(mount: Path, size_kb: int) -> None:
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
 
@@ -195,15 +320,40 @@ def test_a_full_disk_while_writing_polygons_leaves_nothing(
     probe = tmp_path / "probe"
     probe.mkdir()
     args = ["--model", str(unet5), "--progress", "none"]
-    assert main(["predict", str(ortho5), str(probe / "m.tif"), "--stats", str(probe / "s.json"),
-                 "--polygons", str(probe / "m.gpkg"), *args]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(ortho5),
+                str(probe / "m.tif"),
+                "--stats",
+                str(probe / "s.json"),
+                "--polygons",
+                str(probe / "m.gpkg"),
+                *args,
+            ]
+        )
+        == 0
+    )
     sizes = {p.name: p.stat().st_size for p in probe.iterdir()}
-    raster_kb = (3 * sizes["m.tif"] + sizes["m.qml"] + sizes["m.tif.aux.xml"] + sizes["s.json"]) // 1024
+    raster_kb = (
+        3 * sizes["m.tif"] + sizes["m.qml"] + sizes["m.tif.aux.xml"] + sizes["s.json"]
+    ) // 1024
     assert sizes["m.gpkg"] > 4 * (raster_kb + 64) * 1024, sizes  # the polygons cannot fit
     _mount_tmpfs(tiny_disk, raster_kb + 64)
     capsys.readouterr()
-    code = main(["predict", str(ortho5), str(tiny_disk / "m.tif"), "--stats", str(tiny_disk / "s.json"),
-                 "--polygons", str(tiny_disk / "m.gpkg"), *args])
+    code = main(
+        [
+            "predict",
+            str(ortho5),
+            str(tiny_disk / "m.tif"),
+            "--stats",
+            str(tiny_disk / "s.json"),
+            "--polygons",
+            str(tiny_disk / "m.gpkg"),
+            *args,
+        ]
+    )
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 1
     assert "disk holding" in last and "is full" in last and "report it" not in last
@@ -212,13 +362,30 @@ def test_a_full_disk_while_writing_polygons_leaves_nothing(
 
 # --- determinism, size, statistics -------------------------------------------------------------
 
+
 def test_same_run_gives_byte_identical_compact_files(tmp_path: Path, unet5: Path) -> None:
     ortho = make_orthophoto(tmp_path / "o.tif", 1500, 1300, 5, seed=31)
     digests = set()
     for i in range(3):
         out = tmp_path / f"m{i}.tif"
-        assert main(["predict", str(ortho), str(out), "--model", str(unet5), "--tile-size", "512",
-                     "--confidence", str(tmp_path / f"c{i}.tif"), "--progress", "none"]) == 0
+        assert (
+            main(
+                [
+                    "predict",
+                    str(ortho),
+                    str(out),
+                    "--model",
+                    str(unet5),
+                    "--tile-size",
+                    "512",
+                    "--confidence",
+                    str(tmp_path / f"c{i}.tif"),
+                    "--progress",
+                    "none",
+                ]
+            )
+            == 0
+        )
         digests.add((out.read_bytes(), (tmp_path / f"c{i}.tif").read_bytes()))
     assert len(digests) == 1
     with rasterio.open(tmp_path / "m0.tif") as ds:
@@ -226,19 +393,52 @@ def test_same_run_gives_byte_identical_compact_files(tmp_path: Path, unet5: Path
         assert ds.overviews(1) == [2, 4]
     # gdal_translate -co TILED=YES -co COMPRESS=DEFLATE of the same pixels, overviews copied
     reference = tmp_path / "translated.tif"
-    rasterio.shutil.copy(tmp_path / "m0.tif", reference, driver="GTiff", TILED="YES", COMPRESS="DEFLATE",
-                         BLOCKXSIZE=512, BLOCKYSIZE=512, COPY_SRC_OVERVIEWS="YES")
+    rasterio.shutil.copy(
+        tmp_path / "m0.tif",
+        reference,
+        driver="GTiff",
+        TILED="YES",
+        COMPRESS="DEFLATE",
+        BLOCKXSIZE=512,
+        BLOCKYSIZE=512,
+        COPY_SRC_OVERVIEWS="YES",
+    )
     assert (tmp_path / "m0.tif").stat().st_size <= reference.stat().st_size * 1.05 + 4096
 
 
 def test_statistics_count_every_pixel_of_a_masked_area(tmp_path: Path, unet5: Path) -> None:
     ortho = make_orthophoto(tmp_path / "o.tif", 1024, 1024, 5, seed=5)
     x0, y0 = 652000.0, 6862000.0 - 1024 * 0.2
-    mask = gpd.GeoDataFrame(geometry=[box(x0 + 10, y0 + 10, x0 + 40, y0 + 40), box(x0 + 160, y0 + 160, x0 + 200, y0 + 200)], crs="EPSG:2154")
+    mask = gpd.GeoDataFrame(
+        geometry=[
+            box(x0 + 10, y0 + 10, x0 + 40, y0 + 40),
+            box(x0 + 160, y0 + 160, x0 + 200, y0 + 200),
+        ],
+        crs="EPSG:2154",
+    )
     mask.to_file(tmp_path / "mask.gpkg")
-    assert main(["predict", str(ortho), str(tmp_path / "m.tif"), "--model", str(unet5), "--tile-size", "256",
-                 "--margin", "32", "--mask", str(tmp_path / "mask.gpkg"), "--stats", str(tmp_path / "s.json"),
-                 "--progress", "none"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(ortho),
+                str(tmp_path / "m.tif"),
+                "--model",
+                str(unet5),
+                "--tile-size",
+                "256",
+                "--margin",
+                "32",
+                "--mask",
+                str(tmp_path / "mask.gpkg"),
+                "--stats",
+                str(tmp_path / "s.json"),
+                "--progress",
+                "none",
+            ]
+        )
+        == 0
+    )
     stats = json.loads((tmp_path / "s.json").read_text())
     with rasterio.open(tmp_path / "m.tif") as ds:
         codes = ds.read(1)
@@ -255,7 +455,10 @@ def test_an_area_without_a_valid_pixel_warns_and_says_so(tmp_path: Path, unet5: 
     out, _ = proc.communicate(timeout=120)
     events = [json.loads(line) for line in out.splitlines()]
     assert proc.returncode == 0
-    assert any(e["event"] == "log" and e["level"] == "WARNING" and "no valid pixel" in e["message"] for e in events)
+    assert any(
+        e["event"] == "log" and e["level"] == "WARNING" and "no valid pixel" in e["message"]
+        for e in events
+    )
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["mapped_area_m2"] == 0 and stats["nodata_pixels"] == 300 * 300
     assert stats["warning"] == "no valid pixel in the area"
@@ -269,9 +472,21 @@ def test_a_signal_while_sentinel2_loads_stops_within_two_seconds(tmp_path: Path)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     env = {**os.environ, "FLAIR_SENTINEL2_CACHE": str(tmp_path / "cache")}
-    proc = engine(scene["ortho"], out_dir / "m.tif", "--model", scene["ckpt"], "--sentinel2",
-                  f"catalog:{scene['catalog']}", "--year", "2021", "--acquisition-date", "2021-06-12",
-                  "--margin", "64", env=env)
+    proc = engine(
+        scene["ortho"],
+        out_dir / "m.tif",
+        "--model",
+        scene["ckpt"],
+        "--sentinel2",
+        f"catalog:{scene['catalog']}",
+        "--year",
+        "2021",
+        "--acquisition-date",
+        "2021-06-12",
+        "--margin",
+        "64",
+        env=env,
+    )
     for line in proc.stdout:
         event = json.loads(line)
         if event["event"] == "start" and event["phase"] == "sentinel2":
@@ -288,21 +503,39 @@ def test_a_signal_while_sentinel2_loads_stops_within_two_seconds(tmp_path: Path)
 
 # --- cheap checks come before the model (a registry model whose weights are absent) ---------
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (("--extent", "652000,6861900,652050,6862000,EPSG:99999"), "is not a CRS"),
-    (("--device", "cuda:3"), "torch sees no CUDA device"),
-    (("--bands", "1,2,3,4,5,1"), "band"),
-    (("--precision", "fp8"), "invalid choice"),
-])
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--extent", "652000,6861900,652050,6862000,EPSG:99999"), "is not a CRS"),
+        (("--device", "cuda:3"), "torch sees no CUDA device"),
+        (("--bands", "1,2,3,4,5,1"), "band"),
+        (("--precision", "fp8"), "invalid choice"),
+    ],
+)
 def test_cheap_checks_come_before_the_weights(
-    capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ortho5: Path,
-    extra: tuple[str, ...], message: str,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    ortho5: Path,
+    extra: tuple[str, ...],
+    message: str,
 ) -> None:
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.delenv("FLAIR_WEIGHTS_DIR", raising=False)
     try:
-        code = main(["predict", str(ortho5), str(tmp_path / "m.tif"), "--model", "flair-inc-rgbie-15cl",
-                     *extra, "--progress", "none"])
+        code = main(
+            [
+                "predict",
+                str(ortho5),
+                str(tmp_path / "m.tif"),
+                "--model",
+                "flair-inc-rgbie-15cl",
+                *extra,
+                "--progress",
+                "none",
+            ]
+        )
     except SystemExit as exc:  # argparse's own refusal (exit 2)
         code = exc.code
     err = capsys.readouterr().err
@@ -320,8 +553,18 @@ def test_an_rgb_raster_with_a_five_band_model_is_refused_before_any_download(
     monkeypatch.delenv("FLAIR_WEIGHTS_DIR", raising=False)
     rgb = make_orthophoto(tmp_path / "rgb.tif", 64, 64, 3)
     t0 = time.monotonic()
-    code = main(["predict", str(rgb), str(tmp_path / "m.tif"), "--model", "flair-inc-rgbie-15cl", "--download",
-                 "--progress", "none"])
+    code = main(
+        [
+            "predict",
+            str(rgb),
+            str(tmp_path / "m.tif"),
+            "--model",
+            "flair-inc-rgbie-15cl",
+            "--download",
+            "--progress",
+            "none",
+        ]
+    )
     assert code == 1
     assert "lacks NIR" in capsys.readouterr().err
     assert time.monotonic() - t0 < 5

@@ -26,7 +26,9 @@ def read(path: Path) -> tuple[np.ndarray, rasterio.profiles.Profile]:
         return ds.read(1), ds.profile
 
 
-def test_drone_rgba_2cm_utm_is_resampled_and_alpha_honoured(tmp_path: Path, realdata: Path, unet3: Path) -> None:
+def test_drone_rgba_2cm_utm_is_resampled_and_alpha_honoured(
+    tmp_path: Path, realdata: Path, unet3: Path
+) -> None:
     """The real drone image (2 cm, UTM 33N, RGBA) with a hole cut in its alpha band."""
     drone = tmp_path / "drone.tif"
     shutil.copy(realdata / "drone_rgba_2cm_utm33.tif", drone)
@@ -61,7 +63,9 @@ def test_drone_on_its_own_grid(tmp_path: Path, realdata: Path, unet3: Path) -> N
     assert (fine[rows, cols] == coarse[cr, cc]).all()
 
 
-def test_web_mercator_map_is_processed_in_utm_at_true_resolution(tmp_path: Path, realdata: Path, unet3: Path) -> None:
+def test_web_mercator_map_is_processed_in_utm_at_true_resolution(
+    tmp_path: Path, realdata: Path, unet3: Path
+) -> None:
     src = realdata / "rgba_2m_epsg3857.tif"
     with rasterio.open(src) as ds:
         left, bottom, right, top = ds.bounds
@@ -117,8 +121,20 @@ def test_16_bit_input_is_scaled_to_the_8_bit_range(tmp_path: Path, unet3: Path) 
 def test_extent_in_another_crs(tmp_path: Path, ortho5: Path, unet5: Path) -> None:
     with rasterio.open(ortho5) as ds:
         left, bottom, right, top = ds.bounds
-    lon0, lat0, lon1, lat1 = transform_bounds("EPSG:2154", "EPSG:4326", left + 20, bottom + 30, left + 60, bottom + 70)
-    assert run(ortho5, tmp_path / "m.tif", "--model", unet5, "--extent", f"{lon0},{lat0},{lon1},{lat1},EPSG:4326") == 0
+    lon0, lat0, lon1, lat1 = transform_bounds(
+        "EPSG:2154", "EPSG:4326", left + 20, bottom + 30, left + 60, bottom + 70
+    )
+    assert (
+        run(
+            ortho5,
+            tmp_path / "m.tif",
+            "--model",
+            unet5,
+            "--extent",
+            f"{lon0},{lat0},{lon1},{lat1},EPSG:4326",
+        )
+        == 0
+    )
     codes, profile = read(tmp_path / "m.tif")
     assert profile["crs"].to_epsg() == 2154
     assert 195 <= codes.shape[1] <= 215 and 195 <= codes.shape[0] <= 215
@@ -137,16 +153,30 @@ def test_mask_polygons_limit_the_map(tmp_path: Path, ortho5: Path, unet5: Path) 
     assert profile["width"] < 215 and profile["height"] < 165
 
 
-def test_elevation_from_a_second_raster_equals_the_stacked_file(tmp_path: Path, unet5: Path) -> None:
+def test_elevation_from_a_second_raster_equals_the_stacked_file(
+    tmp_path: Path, unet5: Path
+) -> None:
     stacked = make_orthophoto(tmp_path / "s.tif", 300, 300, 5, seed=8)
     with rasterio.open(stacked) as ds:
         profile, data = ds.profile, ds.read()
-    with rasterio.open(tmp_path / "rgbi.tif", "w", **(profile | {"count": 4, "photometric": "MINISBLACK"})) as ds:
+    with rasterio.open(
+        tmp_path / "rgbi.tif", "w", **(profile | {"count": 4, "photometric": "MINISBLACK"})
+    ) as ds:
         ds.write(data[:4])
     with rasterio.open(tmp_path / "dsm.tif", "w", **(profile | {"count": 1})) as ds:
         ds.write(data[4:])
     assert run(stacked, tmp_path / "a.tif", "--model", unet5) == 0
-    assert run(tmp_path / "rgbi.tif", tmp_path / "b.tif", "--model", unet5, "--elevation", f"{tmp_path / 'dsm.tif'}:1") == 0
+    assert (
+        run(
+            tmp_path / "rgbi.tif",
+            tmp_path / "b.tif",
+            "--model",
+            unet5,
+            "--elevation",
+            f"{tmp_path / 'dsm.tif'}:1",
+        )
+        == 0
+    )
     assert np.array_equal(read(tmp_path / "a.tif")[0], read(tmp_path / "b.tif")[0])
 
 
@@ -165,7 +195,9 @@ def test_geographic_input_goes_to_utm() -> None:
         choose_processing_grid(None, src, 0.2)
 
 
-def test_tiles_outside_distant_polygons_are_skipped_and_both_mapped(tmp_path: Path, ortho5: Path, unet5: Path) -> None:
+def test_tiles_outside_distant_polygons_are_skipped_and_both_mapped(
+    tmp_path: Path, ortho5: Path, unet5: Path
+) -> None:
     from engine.area import Area
     from engine.grid import Grid
 
@@ -174,13 +206,31 @@ def test_tiles_outside_distant_polygons_are_skipped_and_both_mapped(tmp_path: Pa
         grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
     a = box(left + 2, top - 12, left + 12, top - 2)  # top-left corner
     b = box(right - 12, bottom + 2, right - 2, bottom + 12)  # bottom-right corner
-    gpd.GeoDataFrame({"id": [1, 2]}, geometry=[a, b], crs="EPSG:2154").to_file(tmp_path / "two.gpkg")
+    gpd.GeoDataFrame({"id": [1, 2]}, geometry=[a, b], crs="EPSG:2154").to_file(
+        tmp_path / "two.gpkg"
+    )
     area = Area(grid.window_of(grid.bounds), (a, b))
     from rasterio.windows import Window
 
-    assert area.touches(grid, Window(0, 0, 100, 100)) and not area.touches(grid, Window(300, 250, 100, 100))
+    assert area.touches(grid, Window(0, 0, 100, 100)) and not area.touches(
+        grid, Window(300, 250, 100, 100)
+    )
     assert not area.polygon_mask(grid, Window(300, 250, 100, 100)).any()
-    assert run(ortho5, tmp_path / "m.tif", "--model", unet5, "--mask", tmp_path / "two.gpkg", "--tile-size", "128", "--margin", "16") == 0
+    assert (
+        run(
+            ortho5,
+            tmp_path / "m.tif",
+            "--model",
+            unet5,
+            "--mask",
+            tmp_path / "two.gpkg",
+            "--tile-size",
+            "128",
+            "--margin",
+            "16",
+        )
+        == 0
+    )
     codes, profile = read(tmp_path / "m.tif")
     assert (profile["width"], profile["height"]) == (680, 580)  # the polygons' bounds
     mapped = (codes > 0).sum() * 0.04

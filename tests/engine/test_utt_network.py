@@ -196,7 +196,12 @@ def test_aerial_only_path(net_plain):
             torch.cat([a0, a1]), torch.cat([torch.zeros_like(s0), s1]), torch.cat([d0 * 0, d1])
         )
         alone1 = net_plain(a1, s1, d1)
-    assert torch.allclose(main_b[0], main[0], atol=1e-4)
+        plain_b = net_plain.arch_vhr(torch.cat([a0, a1]))
+    # same batch, same kernels: exactly the plain U-Net's output for that sample; against the
+    # single-sample run only float noise (oneDNN picks other kernels for a batch of 2:
+    # 1.8e-4 on logits of magnitude 63 measured here, for the plain smp U-Net alone too)
+    assert torch.allclose(main_b[0], plain_b[0], atol=1e-5)
+    assert torch.allclose(main_b[0], main[0], atol=1e-3)
     assert torch.all(aux_b[0] == 0)
     assert torch.allclose(main_b[1], alone1[1][0], atol=1e-3)
     assert torch.allclose(aux_b[1], alone1[0][0], atol=1e-5)

@@ -28,16 +28,16 @@ from engine.models.card import ModelCard, Sentinel2Settings
 from engine.models.utt import default_utt_card, encode_metadata
 from engine.progress import Reporter
 from engine.sentinel2.cube import SeriesCube
-from engine.settings import PredictSettings
+from engine.settings import Sentinel2Options
 from engine.tiling import Tile, Tiling
-from engine.utt_inputs import (
+from engine.utt.inputs import (
     Acquisition,
     MetadataEncoder,
     Sentinel2Inputs,
     acquisition_from_tags,
     tile_centre,
 )
-from engine.utt_run import resolve_acquisition
+from engine.utt.run import resolve_acquisition
 from tests.fixtures.utt_checkpoint import make_utt_checkpoint
 from tests.fixtures.utt_scene import make_scene
 
@@ -247,18 +247,14 @@ def test_acquisition_from_tags_and_options(tmp_path) -> None:
     assert acquisition_from_tags({"ACQUISITION_DATE": "2019-08-02"}) == (dt.date(2019, 8, 2), None)
     assert acquisition_from_tags({"AREA_OR_POINT": "Area"}) == (None, None)
     said: list[str] = []
-    run = PredictSettings(input=tmp_path / "o.tif", outputs=_outputs(tmp_path), model="m")
     acq = resolve_acquisition(
-        run, {"TIFFTAG_DATETIME": "2021:06:20 10:31:05"}, lambda m, *a: said.append(m)
+        Sentinel2Options(),
+        "o.tif",
+        {"TIFFTAG_DATETIME": "2021:06:20 10:31:05"},
+        lambda m, *a: said.append(m),
     )
     assert acq == Acquisition(dt.date(2021, 6, 20), "10h31", "UCE-M3", 0.0)
     assert any("read from o.tif's metadata tags" in s for s in said)
-
-
-def _outputs(tmp_path: Path):
-    from engine.io.destination import OutputPaths
-
-    return OutputPaths(tmp_path / "map.tif")
 
 
 def test_default_card_matches_the_example_json() -> None:

@@ -48,8 +48,13 @@ atexit.register(shutil.rmtree, PROFILE_HOME, True)
 def engine_ready() -> bool:
     """True when the engine venv runs `python -m engine predict --help`."""
     try:
-        proc = subprocess.run([ENGINE_PYTHON, "-m", "engine", "predict", "--help"],
-                              capture_output=True, timeout=120, cwd=REPO, check=False)
+        proc = subprocess.run(
+            [ENGINE_PYTHON, "-m", "engine", "predict", "--help"],
+            capture_output=True,
+            timeout=120,
+            cwd=REPO,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
@@ -76,8 +81,13 @@ def qgis_app() -> QgsApplication:
 
 def generate(*args: str) -> None:
     """Run the fixture generator of the engine venv (QGIS's Python has no torch)."""
-    subprocess.run([ENGINE_PYTHON, "-m", "tests.fixtures.generate", *args], cwd=REPO,
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [ENGINE_PYTHON, "-m", "tests.fixtures.generate", *args],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -95,16 +105,14 @@ def raster5(fixtures_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def raster4(fixtures_dir: Path) -> Path:
     path = fixtures_dir / "ortho4.tif"
-    generate("raster", str(path), "--width", "256", "--height", "256", "--bands", "4",
-             "--alpha")
+    generate("raster", str(path), "--width", "256", "--height", "256", "--bands", "4", "--alpha")
     return path
 
 
 @pytest.fixture(scope="session")
 def checkpoint5(fixtures_dir: Path) -> Path:
     path = fixtures_dir / "unet5.pth"
-    generate("checkpoint", str(path), "--channels", "5", "--logits", "19",
-             "--layout", "flair-inc")
+    generate("checkpoint", str(path), "--channels", "5", "--logits", "19", "--layout", "flair-inc")
     return path
 
 
@@ -136,11 +144,25 @@ def installed_plugins(plugin_zip: Path, tmp_path_factory) -> Path:
     return folder
 
 
-def qgis_process(plugins: Path, *args: str, timeout: float = 600,
-                 cwd: Path | None = None) -> subprocess.CompletedProcess:
+def qgis_process(
+    plugins: Path, *args: str, timeout: float = 600, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run qgis_process.bin with the unpacked plugin enabled, in the isolated profile."""
     env = dict(os.environ, QGIS_PLUGINPATH=str(plugins), FLAIR_ENGINE_PYTHON=ENGINE_PYTHON)
-    subprocess.run([QGIS_PROCESS, "plugins", "enable", "flair_qgis"], env=env,
-                   capture_output=True, text=True, timeout=120, check=False)
-    return subprocess.run([QGIS_PROCESS, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False, cwd=cwd)
+    subprocess.run(
+        [QGIS_PROCESS, "plugins", "enable", "flair_qgis"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return subprocess.run(
+        [QGIS_PROCESS, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+    )

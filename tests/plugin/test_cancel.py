@@ -59,10 +59,19 @@ def test_cancel_stops_the_engine_and_leaves_nothing(qgis_app, checkpoint5, tmp_p
     output = tmp_path / "cancelled.tif"
     feedback = CancelOnFirstTile(str(output))
     with pytest.raises(QgsProcessingException, match="cancelled"):
-        processing.run("flair:landcover", {
-            "INPUT": str(big), "MODEL_FILE": str(checkpoint5), "TILE_SIZE": 256, "MARGIN": 32,
-            "DEVICE": 1, "OUTPUT": str(output), "CONFIDENCE": str(tmp_path / "conf.tif")},
-            feedback=feedback)
+        processing.run(
+            "flair:landcover",
+            {
+                "INPUT": str(big),
+                "MODEL_FILE": str(checkpoint5),
+                "TILE_SIZE": 256,
+                "MARGIN": 32,
+                "DEVICE": 1,
+                "OUTPUT": str(output),
+                "CONFIDENCE": str(tmp_path / "conf.tif"),
+            },
+            feedback=feedback,
+        )
     assert feedback.pids, "the engine was not seen running"
     assert not any(_alive(pid) for pid in feedback.pids)
     assert not output.exists() and not (tmp_path / "conf.tif").exists()

@@ -41,22 +41,31 @@ def _script(*events: dict, exit_code: int = 0, stderr: str = "") -> list[str]:
 
 def test_events_become_progress_and_messages(qgis_app):
     feedback = Recorder()
-    done = run_engine(_script(
-        {"event": "start", "phase": "inference", "total": 4, "unit": "tiles", "device": "cpu"},
-        {"event": "progress", "phase": "inference", "done": 2, "total": 4, "fraction": 0.5},
-        {"event": "log", "level": "WARNING", "message": "careful"},
-        {"event": "done", "outputs": {"output": "x.tif"}, "stats": {"n": 1}},
-    ), feedback)
+    done = run_engine(
+        _script(
+            {"event": "start", "phase": "inference", "total": 4, "unit": "tiles", "device": "cpu"},
+            {"event": "progress", "phase": "inference", "done": 2, "total": 4, "fraction": 0.5},
+            {"event": "log", "level": "WARNING", "message": "careful"},
+            {"event": "done", "outputs": {"output": "x.tif"}, "stats": {"n": 1}},
+        ),
+        feedback,
+    )
     assert done["outputs"] == {"output": "x.tif"}
-    assert any("4 tiles" in i and "device: cpu" in i for i in feedback.infos)
-    assert 46.0 in feedback.progress and feedback.progress[-1] == 100.0
+    assert any("Inference: 4 tiles" in i and "device: cpu" in i for i in feedback.infos)
+    # model loading fills the first 3 %, a U-Net's inference 3 to 92 %
+    assert 47.5 in feedback.progress and feedback.progress[-1] == 100.0
     assert feedback.warnings == ["careful"]
 
 
 def test_error_event_message_reaches_the_user(qgis_app):
     with pytest.raises(QgsProcessingException, match="^band 7 does not exist$"):
-        run_engine(_script({"event": "error", "type": "InvalidInput",
-                            "message": "band 7 does not exist"}, exit_code=2), Recorder())
+        run_engine(
+            _script(
+                {"event": "error", "type": "InvalidInput", "message": "band 7 does not exist"},
+                exit_code=2,
+            ),
+            Recorder(),
+        )
 
 
 def test_crash_without_error_event_shows_stderr(qgis_app):
@@ -66,10 +75,90 @@ def test_crash_without_error_event_shows_stderr(qgis_app):
 
 def test_sentinel2_phase_shares_the_bar():
     mapper = ProgressMapper()
-    assert mapper.percent("inference", 0.5) == 46.0
+    assert mapper.percent("inference", 0.5) == 47.5
     mapper = ProgressMapper()
+    assert mapper.percent("sentinel2", 0.0) == 3.0
     assert mapper.percent("sentinel2", 1.0) == 30.0
     assert mapper.percent("inference", 0.0) == 30.0
     assert mapper.percent("overviews", 1.0) == 96.0
     assert mapper.percent("polygons", 1.0) == 100.0
     assert ProgressMapper({}).percent("evaluate", 0.25) == 25.0
+
+
+def test_one_tile_is_said_in_the_singular(qgis_app):
+    feedback = Recorder()
+    run_engine(
+        _script(
+            {"event": "start", "phase": "inference", "total": 1, "unit": "tiles", "area_km2": 0.12},
+            {"event": "done", "outputs": {}, "stats": {}},
+        ),
+        feedback,
+    )
+    assert "Inference: 1 tile (area 0.12 km\u00b2)" in feedback.infos
+
+
+def test_bar_moves_while_the_engine_is_silent(qgis_app):
+    """Loading the model and a long single tile report nothing for seconds: the bar creeps
+    forward (never back, never past the unit in progress) instead of sitting still."""
+    feedback = Recorder()
+    events = "".join(
+        f"print({json.dumps(json.dumps(e))}, flush=True); time.sleep(0.7)\n"
+        for e in (
+            {"event": "start", "phase": "inference", "total": 1, "unit": "tiles"},
+            {"event": "progress", "phase": "inference", "done": 1, "total": 1, "fraction": 1.0},
+            {"event": "done", "outputs": {}, "stats": {}},
+        )
+    )
+    run_engine([sys.executable, "-c", "import time; time.sleep(0.7)\n" + events], feedback)
+    loading = [p for p in feedback.progress if p < 3.0]
+    assert loading and all(0 < p < 3.0 for p in loading)  # before the first event
+    during = [p for p in feedback.progress if 3.0 < p < 92.0]
+    assert during  # within the single tile
+    assert feedback.progress == sorted(feedback.progress) and feedback.progress[-1] == 100.0
+
+
+def test_error_messages_pass_through_explain(qgis_app):
+    script = _script(
+        {"event": "error", "type": "InvalidInput", "message": "use --tile-size 512"}, exit_code=1
+    )
+    with pytest.raises(QgsProcessingException, match="^InvalidInput: use T$"):
+        run_engine(
+            script,
+            Recorder(),
+            explain=lambda kind, text: f"{kind}: {text.replace('--tile-size 512', 'T')}",
+        )
+
+
+STUBBORN = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # an engine that does not stop in time
+folder = sys.argv[1]
+for name in ("out.tif", ".out.tif.partial-1", ".out.qml.partial-1", ".out.tif.lock"):
+    open(os.path.join(folder, name), "w").close()
+print('{"event": "start", "phase": "inference", "total": 9, "unit": "tiles"}', flush=True)
+time.sleep(60)
+"""
+
+
+class CancelAtStart(Recorder):
+    def pushInfo(self, info):  # noqa: N802
+        super().pushInfo(info)
+        if info.startswith("Inference"):
+            self.cancel()
+
+
+def test_cancel_kills_a_stuck_engine_and_sweeps_what_it_left(qgis_app, tmp_path):
+    """Cancel is a plain QgsProcessingException (QGIS 3.22 prints a traceback for subclasses);
+    an engine that ignores SIGTERM is killed, and its output and hidden working files go."""
+    (tmp_path / ".outside.tif.lock").write_text("")  # another destination's lock: not ours
+    feedback = CancelAtStart()
+    with pytest.raises(QgsProcessingException) as err:
+        run_engine(
+            [sys.executable, "-c", STUBBORN, str(tmp_path)],
+            feedback,
+            cleanup_paths=[tmp_path / "out.tif"],
+        )
+    assert type(err.value) is QgsProcessingException
+    assert str(err.value) == "FLAIR run cancelled; no output was left behind."
+    assert any("did not stop" in w for w in feedback.warnings)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".outside.tif.lock"]

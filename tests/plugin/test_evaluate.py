@@ -35,16 +35,19 @@ def _maps(tmp_path: Path) -> tuple[str, str]:
     the right half's top quarter is 10 (herbaceous)."""
     size = 64
     prediction = [[1 if c < size // 2 else 7 for c in range(size)] for _ in range(size)]
-    reference = [[(10 if r < size // 4 else 7) if c >= size // 2 else 1 for c in range(size)]
-                 for r in range(size)]
+    reference = [
+        [(10 if r < size // 4 else 7) if c >= size // 2 else 1 for c in range(size)]
+        for r in range(size)
+    ]
     return _codes(tmp_path / "pred.tif", prediction), _codes(tmp_path / "ref.tif", reference)
 
 
 def test_evaluate_end_to_end(qgis_app, tmp_path):
     prediction, reference = _maps(tmp_path)
     report = tmp_path / "report"
-    results = processing.run("flair:evaluate", {"PREDICTION": prediction,
-                                                "REFERENCE": reference, "REPORT": str(report)})
+    results = processing.run(
+        "flair:evaluate", {"PREDICTION": prediction, "REFERENCE": reference, "REPORT": str(report)}
+    )
     assert Path(results["REPORT"]) == report
     assert Path(results["METRICS"]).exists() and Path(results["METRICS"]).parent == report
     assert math.isclose(results["OVERALL_ACCURACY"], 1 - 1 / 8, abs_tol=1e-6)
@@ -57,15 +60,67 @@ def test_evaluate_end_to_end(qgis_app, tmp_path):
 
 def test_perfect_map(qgis_app, tmp_path):
     prediction, _ = _maps(tmp_path)
-    results = processing.run("flair:evaluate", {"PREDICTION": prediction,
-                                                "REFERENCE": prediction,
-                                                "REPORT": str(tmp_path / "perfect")})
+    results = processing.run(
+        "flair:evaluate",
+        {"PREDICTION": prediction, "REFERENCE": prediction, "REPORT": str(tmp_path / "perfect")},
+    )
     assert results["MIOU"] == pytest.approx(1.0) and results["OVERALL_ACCURACY"] == 1.0
 
 
 def test_missing_reference_is_the_engines_message(qgis_app, tmp_path):
     prediction, _ = _maps(tmp_path)
     with pytest.raises(QgsProcessingException):
-        processing.run("flair:evaluate", {"PREDICTION": prediction,
-                                          "REFERENCE": str(tmp_path / "absent.tif"),
-                                          "REPORT": str(tmp_path / "r")})
+        processing.run(
+            "flair:evaluate",
+            {
+                "PREDICTION": prediction,
+                "REFERENCE": str(tmp_path / "absent.tif"),
+                "REPORT": str(tmp_path / "r"),
+            },
+        )
+
+
+def test_html_report_and_confusion_table(qgis_app, tmp_path):
+    """The HTML output (what the Results Viewer shows) holds the figures, the per-class table
+    and the plots; the confusion matrix loads as a table layer."""
+    from qgis.core import QgsProject
+
+    prediction, reference = _maps(tmp_path)
+    page = tmp_path / "evaluation.html"
+    results = processing.runAndLoadResults(
+        "flair:evaluate",
+        {
+            "PREDICTION": prediction,
+            "REFERENCE": reference,
+            "REPORT": str(tmp_path / "report"),
+            "REPORT_HTML": str(page),
+        },
+    )
+    assert results["REPORT_HTML"] == str(page)
+    text = page.read_text(encoding="utf-8")
+    assert "<th>mIoU</th><td>58.33 %</td>" in text  # 7/12
+    assert "<th>Overall accuracy</th><td>87.50 %</td>" in text
+    assert "<td>building</td>" in text and "<td>100.00 %</td>" in text  # building's IoU
+    assert text.count('src="data:image/png;base64,') == 2  # IoU bars and confusion matrix
+    tables = [
+        lyr
+        for lyr in QgsProject.instance().mapLayers().values()
+        if lyr.name().startswith("Confusion matrix")
+    ]
+    assert tables and tables[0].isValid()
+    names = [f.attributes()[0] for f in tables[0].getFeatures()]
+    assert "building" in names and "herbaceous vegetation" in names
+    QgsProject.instance().removeAllMapLayers()
+
+
+def test_a_relative_report_folder_lands_beside_the_working_directory(
+    qgis_app, tmp_path, monkeypatch
+):
+    """The engine runs in another working directory: the plugin hands it absolute paths."""
+    prediction, reference = _maps(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    results = processing.run(
+        "flair:evaluate", {"PREDICTION": prediction, "REFERENCE": reference, "REPORT": "rel"}
+    )
+    assert Path(results["REPORT"]) == tmp_path / "rel"
+    assert (tmp_path / "rel" / "metrics.json").exists()

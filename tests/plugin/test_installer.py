@@ -110,7 +110,9 @@ def test_a_conflict_names_both_sides():
 
 def test_a_traceback_ends_with_its_exception():
     assert pip_failure_cause(_lines(TRACEBACK)).splitlines() == [
-        "ERROR: Exception:", "OSError: [Errno 28] No space left on device"]
+        "ERROR: Exception:",
+        "OSError: [Errno 28] No space left on device",
+    ]
 
 
 def test_unknown_output_falls_back_to_its_last_line():
@@ -134,10 +136,13 @@ def test_pins_split_torch_from_the_engine(tmp_path):
         'nvidia-cublas==13.1.1.3 ; platform_system == "Linux"\n'
         'cuda-toolkit==13.0.3.0 ; platform_system == "Linux"\n'
         'triton==3.8.0 ; platform_system == "Linux"\n'
-        "segmentation_models_pytorch==0.6.0\ntorchmetrics==1.0.0\n", encoding="utf-8")
+        "segmentation_models_pytorch==0.6.0\ntorchmetrics==1.0.0\n",
+        encoding="utf-8",
+    )
     assert read_pins(tmp_path) == PinnedRequirements(
         torch=("torch==2.14.1", "torchvision==0.29.1"),
-        engine=("numpy==2.4.6", "segmentation_models_pytorch==0.6.0", "torchmetrics==1.0.0"))
+        engine=("numpy==2.4.6", "segmentation_models_pytorch==0.6.0", "torchmetrics==1.0.0"),
+    )
 
 
 def test_a_source_without_pins_has_none(tmp_path):
@@ -149,9 +154,23 @@ def test_the_repository_pins_every_key_package_exactly():
     pins = read_pins(REPO)
     names = {line.split("==")[0].lower().replace("_", "-") for line in pins.engine}
     assert {p.split("==")[0] for p in pins.torch} == {"torch", "torchvision"}
-    assert {"segmentation-models-pytorch", "timm", "rasterio", "numpy", "geopandas", "pyogrio",
-            "pyproj", "shapely", "huggingface-hub", "safetensors", "odc-stac", "pystac-client",
-            "planetary-computer", "matplotlib", "dask"} <= names
+    assert {
+        "segmentation-models-pytorch",
+        "timm",
+        "rasterio",
+        "numpy",
+        "geopandas",
+        "pyogrio",
+        "pyproj",
+        "shapely",
+        "huggingface-hub",
+        "safetensors",
+        "odc-stac",
+        "pystac-client",
+        "planetary-computer",
+        "matplotlib",
+        "dask",
+    } <= names
     assert all("==" in line for line in pins.torch + pins.engine)
     assert not any(line.startswith(("nvidia-", "cuda-", "triton")) for line in pins.engine)
 
@@ -177,8 +196,9 @@ def elsewhere_on_path(tmp_path, monkeypatch) -> Path:
 VERSION = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def test_base_python_is_the_running_interpreter_before_the_path(tmp_path, monkeypatch,
-                                                                elsewhere_on_path):
+def test_base_python_is_the_running_interpreter_before_the_path(
+    tmp_path, monkeypatch, elsewhere_on_path
+):
     own = _fake_python(tmp_path / "qgis" / "bin", "python3")
     monkeypatch.setattr(sys, "_base_executable", str(own), raising=False)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "venv" / "bin" / "python3"))
@@ -188,8 +208,9 @@ def test_base_python_is_the_running_interpreter_before_the_path(tmp_path, monkey
     assert find_base_python() == own
 
 
-def test_base_python_embedded_in_qgis_is_its_installation_interpreter(tmp_path, monkeypatch,
-                                                                      elsewhere_on_path):
+def test_base_python_embedded_in_qgis_is_its_installation_interpreter(
+    tmp_path, monkeypatch, elsewhere_on_path
+):
     """Embedded, the reported executable is QGIS itself or the first python3 on the PATH."""
     own = _fake_python(tmp_path / "qgis" / "bin", VERSION)
     monkeypatch.setattr(sys, "_base_executable", str(elsewhere_on_path), raising=False)

@@ -24,6 +24,7 @@ from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor, QImage
 
 from flair_qgis.classes import FLAIR_CLASSES
+from flair_qgis.models import model_choices
 
 from .conftest import REPO, needs_engine
 from .helpers import RecordingFeedback, read_codes
@@ -31,15 +32,23 @@ from .helpers import RecordingFeedback, read_codes
 pytestmark = needs_engine
 FAST = {"TILE_SIZE": 256, "MARGIN": 32, "DEVICE": 1}  # CPU, small tiles: quick on 2 cores
 COLOURS = {c.code: c.colour for c in FLAIR_CLASSES}
+# MODEL's index of a registry model: 0 is "Automatic", the registry's models follow
+RGBIE_15 = [m.name for m in model_choices()].index("flair-inc-rgbie-15cl")
 
 
 @pytest.fixture(scope="module")
 def run_result(qgis_app, raster5, checkpoint5, tmp_path_factory):
     out = tmp_path_factory.mktemp("landcover")
     feedback = RecordingFeedback()
-    params = {"INPUT": str(raster5), "MODEL_FILE": str(checkpoint5), **FAST,
-              "OUTPUT": str(out / "landcover.tif"), "CONFIDENCE": str(out / "confidence.tif"),
-              "STATS": str(out / "stats.json"), "POLYGONS": str(out / "polygons.gpkg")}
+    params = {
+        "INPUT": str(raster5),
+        "MODEL_FILE": str(checkpoint5),
+        **FAST,
+        "OUTPUT": str(out / "landcover.tif"),
+        "CONFIDENCE": str(out / "confidence.tif"),
+        "STATS": str(out / "stats.json"),
+        "POLYGONS": str(out / "polygons.gpkg"),
+    }
     results = processing.run("flair:landcover", params, feedback=feedback)
     return results, feedback, out
 
@@ -47,8 +56,7 @@ def run_result(qgis_app, raster5, checkpoint5, tmp_path_factory):
 def test_outputs_written(run_result):
     results, feedback, out = run_result
     assert Path(results["OUTPUT"]) == out / "landcover.tif"
-    for name in ("landcover.tif", "confidence.tif", "stats.json", "polygons.gpkg",
-                 "landcover.qml"):
+    for name in ("landcover.tif", "confidence.tif", "stats.json", "polygons.gpkg", "landcover.qml"):
         assert (out / name).exists(), name
     assert results["POLYGONS"] == str(out / "polygons.gpkg")
     assert feedback.progress[-1] == 100.0
@@ -63,10 +71,17 @@ def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     feedback = RecordingFeedback()
     with pytest.raises(QgsProcessingException, match="FLAIR_WEIGHTS_DIR"):
-        processing.run("flair:landcover", {"INPUT": str(raster5), "MODEL": 0,
-                                           "SENTINEL2_SOURCE": 1, "DEVICE": 1,
-                                           "OUTPUT": str(tmp_path / "none.tif")},
-                       feedback=feedback)
+        processing.run(
+            "flair:landcover",
+            {
+                "INPUT": str(raster5),
+                "MODEL": RGBIE_15,
+                "SENTINEL2_SOURCE": 1,
+                "DEVICE": 1,
+                "OUTPUT": str(tmp_path / "none.tif"),
+            },
+            feedback=feedback,
+        )
     command = feedback.commands[-1]
     assert "--model flair-inc-rgbie-15cl" in command and "--download" in command
     assert "--sentinel2" not in command
@@ -106,11 +121,18 @@ def test_result_file_opens_styled(run_result):
 def test_run_and_load_applies_the_legend(qgis_app, raster5, checkpoint5, tmp_path):
     target = tmp_path / "loaded.tif"
     results = processing.runAndLoadResults(
-        "flair:landcover", {"INPUT": str(raster5), "MODEL_FILE": str(checkpoint5),
-                            "EXTENT": "652000,652030,6861970,6862000 [EPSG:2154]", **FAST,
-                            "OUTPUT": str(target)})
-    layers = [lyr for lyr in QgsProject.instance().mapLayers().values()
-              if Path(lyr.source()) == target]
+        "flair:landcover",
+        {
+            "INPUT": str(raster5),
+            "MODEL_FILE": str(checkpoint5),
+            "EXTENT": "652000,652030,6861970,6862000 [EPSG:2154]",
+            **FAST,
+            "OUTPUT": str(target),
+        },
+    )
+    layers = [
+        lyr for lyr in QgsProject.instance().mapLayers().values() if Path(lyr.source()) == target
+    ]
     assert results["OUTPUT"] == str(target) and layers
     assert layers[0].renderer().type() == "paletted"
     assert len(layers[0].renderer().classes()) == 19
@@ -153,10 +175,17 @@ def test_vrt_layer_goes_through_the_temporary_export(qgis_app, raster5, checkpoi
     vrt = tmp_path / "mosaic.vrt"
     gdal.BuildVRT(str(vrt), [str(raster5)]).FlushCache()
     feedback = RecordingFeedback()
-    results = processing.run("flair:landcover", {
-        "INPUT": str(vrt), "MODEL_FILE": str(checkpoint5), **FAST,
-        "EXTENT": "652010,652050,6861960,6861990 [EPSG:2154]",
-        "OUTPUT": str(tmp_path / "from_vrt.tif")}, feedback=feedback)
+    results = processing.run(
+        "flair:landcover",
+        {
+            "INPUT": str(vrt),
+            "MODEL_FILE": str(checkpoint5),
+            **FAST,
+            "EXTENT": "652010,652050,6861960,6861990 [EPSG:2154]",
+            "OUTPUT": str(tmp_path / "from_vrt.tif"),
+        },
+        feedback=feedback,
+    )
     assert any("not a plain raster file: exporting 200 x 150 px" in i for i in feedback.infos)
     assert "--extent" not in feedback.commands[-1]  # the export already covers it
     layer = QgsRasterLayer(results["OUTPUT"], "out")
@@ -172,9 +201,17 @@ def test_in_memory_gdal_layer_is_exported(qgis_app, raster5, checkpoint5, tmp_pa
     feature.setGeometry(QgsGeometry.fromRect(QgsRectangle(652000, 6861980, 652012.8, 6862000)))
     mask.dataProvider().addFeatures([feature])
     feedback = RecordingFeedback()
-    results = processing.run("flair:landcover", {
-        "INPUT": layer, "MODEL_FILE": str(checkpoint5), "MASK": mask, **FAST,
-        "OUTPUT": str(tmp_path / "from_memory.tif")}, feedback=feedback)
+    results = processing.run(
+        "flair:landcover",
+        {
+            "INPUT": layer,
+            "MODEL_FILE": str(checkpoint5),
+            "MASK": mask,
+            **FAST,
+            "OUTPUT": str(tmp_path / "from_memory.tif"),
+        },
+        feedback=feedback,
+    )
     gdal.Unlink("/vsimem/flair_memory.tif")
     assert any("exporting 128 x 96 px" in i for i in feedback.infos)
     assert "--mask" in feedback.commands[-1]
@@ -195,10 +232,17 @@ def test_xyz_tiles_are_rendered_reprojected_and_exported(qgis_app, checkpoint3, 
     layer = QgsRasterLayer(f"type=xyz&url={url}&zmin=0&zmax=0", "tiles", "wms")
     assert layer.isValid()
     feedback = RecordingFeedback()
-    results = processing.run("flair:landcover", {
-        "INPUT": layer, "MODEL_FILE": str(checkpoint3), **FAST,
-        "EXTENT": "261000,261020,6250000,6250020 [EPSG:3857]",
-        "OUTPUT": str(tmp_path / "from_xyz.tif")}, feedback=feedback)
+    results = processing.run(
+        "flair:landcover",
+        {
+            "INPUT": layer,
+            "MODEL_FILE": str(checkpoint3),
+            **FAST,
+            "EXTENT": "261000,261020,6250000,6250020 [EPSG:3857]",
+            "OUTPUT": str(tmp_path / "from_xyz.tif"),
+        },
+        feedback=feedback,
+    )
     assert any("exporting 67 x 67 px at 0.2 m (EPSG:32631)" in i for i in feedback.infos)
     assert any("rendered image" in w for w in feedback.warnings)
     assert "--bands 1,2,3 " in feedback.commands[-1]
@@ -210,8 +254,10 @@ def test_export_beyond_the_pixel_budget_is_refused(qgis_app, raster5, tmp_path):
     vrt = tmp_path / "big.vrt"
     gdal.BuildVRT(str(vrt), [str(raster5)]).FlushCache()
     with pytest.raises(QgsProcessingException, match=r"320 x 256 = 81,920 pixels.*1,000"):
-        processing.run("flair:landcover", {"INPUT": str(vrt), "EXPORT_PIXEL_LIMIT": 1000,
-                                           "OUTPUT": str(tmp_path / "never.tif")})
+        processing.run(
+            "flair:landcover",
+            {"INPUT": str(vrt), "EXPORT_PIXEL_LIMIT": 1000, "OUTPUT": str(tmp_path / "never.tif")},
+        )
     assert not (tmp_path / "never.tif").exists()
 
 
@@ -219,10 +265,16 @@ def test_engine_error_reaches_the_user(qgis_app, raster4, checkpoint5, tmp_path)
     """A 5-channel model on a 4-band input: the engine's own one-line message."""
     feedback = RecordingFeedback()
     with pytest.raises(QgsProcessingException) as err:
-        processing.run("flair:landcover", {"INPUT": str(raster4),
-                                           "MODEL_FILE": str(checkpoint5), **FAST,
-                                           "OUTPUT": str(tmp_path / "bad.tif")},
-                       feedback=feedback)
+        processing.run(
+            "flair:landcover",
+            {
+                "INPUT": str(raster4),
+                "MODEL_FILE": str(checkpoint5),
+                **FAST,
+                "OUTPUT": str(tmp_path / "bad.tif"),
+            },
+            feedback=feedback,
+        )
     message = str(err.value)
     assert not message.startswith("The FLAIR engine failed")  # the engine's error event
     assert "\n" not in message and "lacks E (elevation)" in message

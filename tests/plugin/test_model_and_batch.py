@@ -26,22 +26,31 @@ from .helpers import read_codes
 def landcover_model() -> QgsProcessingModelAlgorithm:
     """A two-input model whose only step is flair:landcover, built as the designer builds it."""
     model = QgsProcessingModelAlgorithm("FLAIR in a model", "tests")
-    model.addModelParameter(QgsProcessingParameterRasterLayer("ortho", "Orthophoto"),
-                            QgsProcessingModelParameter("ortho"))
-    model.addModelParameter(QgsProcessingParameterFile("weights", "Checkpoint"),
-                            QgsProcessingModelParameter("weights"))
+    model.addModelParameter(
+        QgsProcessingParameterRasterLayer("ortho", "Orthophoto"),
+        QgsProcessingModelParameter("ortho"),
+    )
+    model.addModelParameter(
+        QgsProcessingParameterFile("weights", "Checkpoint"), QgsProcessingModelParameter("weights")
+    )
     child = QgsProcessingModelChildAlgorithm("flair:landcover")
     child.setChildId("landcover")
-    child.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("ortho")])
-    child.addParameterSources("MODEL_FILE", [QgsProcessingModelChildParameterSource.fromModelParameter("weights")])
+    child.addParameterSources(
+        "INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("ortho")]
+    )
+    child.addParameterSources(
+        "MODEL_FILE", [QgsProcessingModelChildParameterSource.fromModelParameter("weights")]
+    )
     child.addParameterSources("DEVICE", [QgsProcessingModelChildParameterSource.fromStaticValue(1)])
     output = QgsProcessingModelOutput("map", "Land cover")
     output.setChildOutputName("OUTPUT")
     output.setChildId("landcover")
     child.setModelOutputs({"map": output})
     model.addChildAlgorithm(child)
-    model.addModelParameter(QgsProcessingParameterRasterDestination("landcover:map", "Land cover"),
-                            QgsProcessingModelParameter("landcover:map"))
+    model.addModelParameter(
+        QgsProcessingParameterRasterDestination("landcover:map", "Land cover"),
+        QgsProcessingModelParameter("landcover:map"),
+    )
     return model
 
 
@@ -53,8 +62,9 @@ def test_landcover_runs_inside_a_processing_model(qgis_app, raster5, checkpoint5
     reloaded = QgsProcessingModelAlgorithm()
     assert reloaded.fromFile(str(saved))
     target = tmp_path / "from_model.tif"
-    results = processing.run(reloaded, {"ortho": str(raster5), "weights": str(checkpoint5),
-                                        "landcover:map": str(target)})
+    results = processing.run(
+        reloaded, {"ortho": str(raster5), "weights": str(checkpoint5), "landcover:map": str(target)}
+    )
     assert Path(results["landcover:map"]) == target and target.exists()
     layer, rows = read_codes(target)
     assert layer.renderer().type() == "paletted"
@@ -62,12 +72,24 @@ def test_landcover_runs_inside_a_processing_model(qgis_app, raster5, checkpoint5
 
 
 @needs_engine
-def test_batch_style_rows_run_one_after_another(qgis_app, raster5, raster4, checkpoint5, checkpoint3, tmp_path):
+def test_batch_style_rows_run_one_after_another(
+    qgis_app, raster5, raster4, checkpoint5, checkpoint3, tmp_path
+):
     """The batch dialog runs one algorithm over several parameter rows, each with its context."""
     alg = QgsApplication.processingRegistry().createAlgorithmById("flair:landcover")
     rows = [
-        {"INPUT": str(raster5), "MODEL_FILE": str(checkpoint5), "DEVICE": 1, "OUTPUT": str(tmp_path / "a.tif")},
-        {"INPUT": str(raster4), "MODEL_FILE": str(checkpoint3), "DEVICE": 1, "OUTPUT": str(tmp_path / "b.tif")},
+        {
+            "INPUT": str(raster5),
+            "MODEL_FILE": str(checkpoint5),
+            "DEVICE": 1,
+            "OUTPUT": str(tmp_path / "a.tif"),
+        },
+        {
+            "INPUT": str(raster4),
+            "MODEL_FILE": str(checkpoint3),
+            "DEVICE": 1,
+            "OUTPUT": str(tmp_path / "b.tif"),
+        },
     ]
     for params in rows:
         context = QgsProcessingContext()

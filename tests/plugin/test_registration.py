@@ -4,20 +4,44 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
 import sys
 
-from qgis.core import QgsApplication, QgsPalettedRasterRenderer
+from qgis.core import QgsApplication, QgsPalettedRasterRenderer, QgsProcessingOutputHtml
 
 from flair_qgis.compat import FLAG_ADVANCED, FLAG_OPTIONAL
 
 from .conftest import REPO
 
 LANDCOVER_PARAMETERS = [
-    "INPUT", "BAND_RED", "BAND_GREEN", "BAND_BLUE", "BAND_NIR", "BAND_ELEVATION", "ELEVATION",
-    "ELEVATION_BAND", "MODEL", "MODEL_FILE", "MODEL_CARD", "EXTENT", "MASK", "DEVICE",
-    "TILE_SIZE", "MARGIN", "BATCH_SIZE", "OUTPUT_RESOLUTION", "EXPORT_PIXEL_LIMIT",
-    "SENTINEL2_SOURCE", "SENTINEL2_LOCATION", "YEAR", "ACQUISITION_DATE", "STRICT_SENTINEL2",
-    "OUTPUT", "CONFIDENCE", "STATS", "POLYGONS",
+    "INPUT",
+    "BAND_RED",
+    "BAND_GREEN",
+    "BAND_BLUE",
+    "BAND_NIR",
+    "BAND_ELEVATION",
+    "ELEVATION",
+    "ELEVATION_BAND",
+    "MODEL",
+    "MODEL_FILE",
+    "MODEL_CARD",
+    "EXTENT",
+    "MASK",
+    "DEVICE",
+    "TILE_SIZE",
+    "MARGIN",
+    "BATCH_SIZE",
+    "OUTPUT_RESOLUTION",
+    "EXPORT_PIXEL_LIMIT",
+    "SENTINEL2_SOURCE",
+    "SENTINEL2_LOCATION",
+    "YEAR",
+    "ACQUISITION_DATE",
+    "STRICT_SENTINEL2",
+    "OUTPUT",
+    "CONFIDENCE",
+    "STATS",
+    "POLYGONS",
 ]
 
 _RESTORED: list = []  # the provider put back after test_class_factory_without_iface_and_unload
@@ -28,7 +52,8 @@ def test_provider_and_algorithms_registered(qgis_app):
     provider = registry.providerById("flair")
     assert provider is not None and provider.name() == "FLAIR"
     names = {a.id(): a.displayName() for a in provider.algorithms()}
-    assert names == {
+    # the region algorithm (tests/plugin/test_region_plugin.py) may sit beside these
+    assert {k: v for k, v in names.items() if k != "flair:landcover_region"} == {
         "flair:landcover": "FLAIR land-cover segmentation",
         "flair:install_engine": "Install or repair the FLAIR engine",
         "flair:evaluate": "Evaluate land-cover map",
@@ -41,25 +66,85 @@ def test_landcover_parameters_are_the_public_api(qgis_app):
     for param in alg.parameterDefinitions():
         assert param.help(), f"{param.name()} has no help text"
     model = alg.parameterDefinition("MODEL")
-    assert len(model.options()) == 6 and "flair-inc-rgbie-15cl" in model.options()[0]
-    assert model.defaultValue() == 0
+    assert model.options()[0].startswith("Automatic") and model.defaultValue() == 0
     advanced = {p.name() for p in alg.parameterDefinitions() if p.flags() & FLAG_ADVANCED}
     assert {"TILE_SIZE", "MARGIN", "BATCH_SIZE", "STRICT_SENTINEL2"} <= advanced
-    assert not {"SENTINEL2_SOURCE", "SENTINEL2_LOCATION", "YEAR", "ACQUISITION_DATE"} & advanced
+    # only U-T&T models use the Sentinel-2 fields: out of the main section
+    assert {"SENTINEL2_SOURCE", "SENTINEL2_LOCATION", "YEAR", "ACQUISITION_DATE"} <= advanced
     assert alg.parameterDefinition("ACQUISITION_DATE").flags() & FLAG_OPTIONAL
     assert alg.parameterDefinition("STRICT_SENTINEL2").defaultValue() is False
     for name in ("CONFIDENCE", "STATS", "POLYGONS"):
         assert alg.parameterDefinition(name).flags() & FLAG_OPTIONAL
     help_text = alg.shortHelpString()
     assert "herbaceous vegetation" in help_text and "NeurIPS" in help_text
+    # the help names parameters as the form shows them, and says what the defaults do
+    assert "<b>Band for near infrared</b>" in help_text and "<b>BAND_NIR</b>" not in help_text
+    assert "automatic (the engine's 1280" in help_text  # TILE_SIZE: not "512"
+
+
+def test_model_list_is_the_engines_registry(qgis_app):
+    """MODEL offers "Automatic", then every model of engine/models/cards/registry.json in its
+    order: a model added to the engine appears without a plugin change."""
+    registry = json.loads((REPO / "engine/models/cards/registry.json").read_text())
+    names = [m["name"] for m in registry["models"]]
+    options = (
+        QgsApplication.processingRegistry()
+        .algorithmById("flair:landcover")
+        .parameterDefinition("MODEL")
+        .options()
+    )
+    assert len(options) == len(names) + 1
+    assert [n in o for n, o in zip(names, options[1:], strict=True)] == [True] * len(names)
+
+
+def test_model_list_reads_any_registry_file(tmp_path):
+    from flair_qgis.models import read_registry
+
+    path = tmp_path / "registry.json"
+    path.write_text(
+        json.dumps(
+            {
+                "default": "a",
+                "models": [
+                    {
+                        "name": "a",
+                        "title": "Model A",
+                        "channels": ["R", "G", "B"],
+                        "architecture": "unet",
+                    },
+                    {"title": "no name: skipped"},
+                    {"name": "b", "channels": ["NIR", "R", "G"], "architecture": "flairhub-unet"},
+                ],
+            }
+        )
+    )
+    models = read_registry(path)
+    assert [(m.name, m.title, m.channels, m.architecture) for m in models] == [
+        ("a", "Model A", ("R", "G", "B"), "unet"),
+        ("b", "b", ("NIR", "R", "G"), "flairhub-unet"),
+    ]
+
+
+def test_command_line_help_is_plain_text(qgis_app):
+    from flair_qgis.algorithms.landcover_params import landcover_help
+
+    text = landcover_help(plain=True)
+    assert "<" not in text and "  1  #db0e9a  building" in text
+    assert "BAND_NIR" not in text  # qgis_process lists the parameters itself
 
 
 def test_evaluate_outputs(qgis_app):
     alg = QgsApplication.processingRegistry().algorithmById("flair:evaluate")
     assert [p.name() for p in alg.parameterDefinitions()] == [
-        "PREDICTION", "REFERENCE", "MASK", "REPORT"]
-    assert {o.name() for o in alg.outputDefinitions()} >= {
-        "MIOU", "OVERALL_ACCURACY", "METRICS", "REPORT"}
+        "PREDICTION",
+        "REFERENCE",
+        "MASK",
+        "REPORT",
+        "REPORT_HTML",
+    ]
+    outputs = {o.name(): o for o in alg.outputDefinitions()}
+    assert set(outputs) >= {"MIOU", "OVERALL_ACCURACY", "METRICS", "REPORT", "CONFUSION"}
+    assert isinstance(outputs["REPORT_HTML"], QgsProcessingOutputHtml)  # the Results Viewer
 
 
 def test_class_factory_without_iface_and_unload(qgis_app):
@@ -91,8 +176,21 @@ def test_metadata_is_complete():
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(REPO / "metadata.txt", encoding="utf-8")
     general = parser["general"]
-    for key in ("name", "description", "about", "version", "author", "email", "repository",
-                "tracker", "homepage", "tags", "category", "icon", "changelog"):
+    for key in (
+        "name",
+        "description",
+        "about",
+        "version",
+        "author",
+        "email",
+        "repository",
+        "tracker",
+        "homepage",
+        "tags",
+        "category",
+        "icon",
+        "changelog",
+    ):
         assert general.get(key, "").strip(), key
     assert general["qgisMinimumVersion"] == "3.22"
     assert general["qgisMaximumVersion"] == "4.99"
@@ -111,7 +209,8 @@ def test_plugin_classes_match_the_engine():
     from flair_qgis.classes import FLAIR_CLASSES
 
     assert [(c.code, c.name, c.colour) for c in FLAIR_CLASSES] == [
-        (c.code, c.name, c.colour) for c in module.FLAIR_CLASSES]
+        (c.code, c.name, c.colour) for c in module.FLAIR_CLASSES
+    ]
 
 
 def test_palette_has_the_19_official_colours(qgis_app):

@@ -29,27 +29,37 @@ INFERENCE_TEXT = PHASE_TEXTS["inference"]
 
 
 # the mapping of parameters to engine options, without the engine -----------------------------
-@pytest.mark.parametrize(("kind", "location", "spec"), [
-    ("none", "/data/s2", None),
-    ("stac", "", "stac"),
-    ("stac", " https://example.org/v1#sentinel-2-l2a ", "stac:https://example.org/v1#sentinel-2-l2a"),
-    ("stac", "stac:https://example.org/v1", "stac:https://example.org/v1"),
-    ("stac", "planetary-computer", "planetary-computer"),
-    ("catalog", "/data/s2/catalog.json", "catalog:/data/s2/catalog.json"),
-    ("catalog", "/data/s2#sentinel-2-c1-l2a", "catalog:/data/s2#sentinel-2-c1-l2a"),
-    ("catalog", "catalog:/data/s2", "catalog:/data/s2"),
-    ("catalog", r"C:\data\s2\catalog.json", r"catalog:C:\data\s2\catalog.json"),
-    ("flair", "/data/FLAIR2", "flair:/data/FLAIR2"),
-])
+@pytest.mark.parametrize(
+    ("kind", "location", "spec"),
+    [
+        ("none", "/data/s2", None),
+        ("stac", "", "stac"),
+        (
+            "stac",
+            " https://example.org/v1#sentinel-2-l2a ",
+            "stac:https://example.org/v1#sentinel-2-l2a",
+        ),
+        ("stac", "stac:https://example.org/v1", "stac:https://example.org/v1"),
+        ("stac", "planetary-computer", "planetary-computer"),
+        ("catalog", "/data/s2/catalog.json", "catalog:/data/s2/catalog.json"),
+        ("catalog", "/data/s2#sentinel-2-c1-l2a", "catalog:/data/s2#sentinel-2-c1-l2a"),
+        ("catalog", "catalog:/data/s2", "catalog:/data/s2"),
+        ("catalog", r"C:\data\s2\catalog.json", r"catalog:C:\data\s2\catalog.json"),
+        ("flair", "/data/FLAIR2", "flair:/data/FLAIR2"),
+    ],
+)
 def test_sentinel2_spec(kind, location, spec):
     assert sentinel2_spec(kind, location) == spec
 
 
-@pytest.mark.parametrize(("kind", "location", "message"), [
-    ("catalog", "", "needs SENTINEL2_LOCATION"),
-    ("flair", "  ", "needs SENTINEL2_LOCATION"),
-    ("stac", "/data/s2/catalog.json", "http:// or https://"),
-])
+@pytest.mark.parametrize(
+    ("kind", "location", "message"),
+    [
+        ("catalog", "", "needs SENTINEL2_LOCATION"),
+        ("flair", "  ", "needs SENTINEL2_LOCATION"),
+        ("stac", "/data/s2/catalog.json", "http:// or https://"),
+    ],
+)
 def test_sentinel2_spec_refuses(kind, location, message):
     with pytest.raises(ValueError, match=message):
         sentinel2_spec(kind, location)
@@ -64,13 +74,21 @@ def test_acquisition_date_form():
 
 
 def test_utt_options_follow_the_sentinel2_source():
-    base = {"input_path": "in.tif", "output_path": "out.tif", "model": "utt.ckpt",
-            "bands": (1, 2, 3, 4, 5), "year": 2021, "acquisition_date": "2021-06-20",
-            "strict": True}
+    base = {
+        "input_path": "in.tif",
+        "output_path": "out.tif",
+        "model": "utt.ckpt",
+        "bands": (1, 2, 3, 4, 5),
+        "year": 2021,
+        "acquisition_date": "2021-06-20",
+        "strict": True,
+    }
     args = PredictRequest(**base, sentinel2="catalog:/s2/catalog.json").arguments()
     joined = " ".join(args)
-    assert "--sentinel2 catalog:/s2/catalog.json --year 2021 --acquisition-date 2021-06-20 " \
-           "--strict" in joined
+    assert (
+        "--sentinel2 catalog:/s2/catalog.json --year 2021 --acquisition-date 2021-06-20 "
+        "--strict" in joined
+    )
     without = " ".join(PredictRequest(**base).arguments())
     assert not {"--sentinel2", "--year", "--acquisition-date", "--strict"} & set(without.split())
 
@@ -79,9 +97,21 @@ def test_utt_options_follow_the_sentinel2_source():
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("utt_plugin_scene")
-    proc = subprocess.run([ENGINE_PYTHON, "-m", "tests.fixtures.utt_scene", str(root),
-                           "--tag-date", "2021-06-12 10:30:00"], cwd=REPO,
-                          capture_output=True, text=True, timeout=300, check=True)
+    proc = subprocess.run(
+        [
+            ENGINE_PYTHON,
+            "-m",
+            "tests.fixtures.utt_scene",
+            str(root),
+            "--tag-date",
+            "2021-06-12 10:30:00",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     paths = {k: Path(v) for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
     return {**paths, "root": root}
 
@@ -99,9 +129,17 @@ def s2_cache(tmp_path_factory):
 
 
 def _utt_parameters(scene: dict[str, Path], output: Path, **extra) -> dict:
-    return {"INPUT": str(scene["ortho"]), "MODEL_FILE": str(scene["ckpt"]),
-            "SENTINEL2_SOURCE": 2, "SENTINEL2_LOCATION": str(scene["catalog"]), "YEAR": 2021,
-            "MARGIN": 64, "DEVICE": 1, "OUTPUT": str(output), **extra}
+    return {
+        "INPUT": str(scene["ortho"]),
+        "MODEL_FILE": str(scene["ckpt"]),
+        "SENTINEL2_SOURCE": 2,
+        "SENTINEL2_LOCATION": str(scene["catalog"]),
+        "YEAR": 2021,
+        "MARGIN": 64,
+        "DEVICE": 1,
+        "OUTPUT": str(output),
+        **extra,
+    }
 
 
 def _assert_styled_utt_map(path: Path) -> set[int]:
@@ -118,9 +156,13 @@ def _assert_styled_utt_map(path: Path) -> set[int]:
 def utt_run(qgis_app, scene, tmp_path_factory):
     out = tmp_path_factory.mktemp("utt_run")
     feedback = RecordingFeedback()
-    results = processing.run("flair:landcover", _utt_parameters(
-        scene, out / "utt.tif", ACQUISITION_DATE="2021-06-20", STATS=str(out / "stats.json")),
-        feedback=feedback)
+    results = processing.run(
+        "flair:landcover",
+        _utt_parameters(
+            scene, out / "utt.tif", ACQUISITION_DATE="2021-06-20", STATS=str(out / "stats.json")
+        ),
+        feedback=feedback,
+    )
     return results, feedback, out
 
 
@@ -158,9 +200,11 @@ def test_strict_sentinel2_fails_on_a_tile_without_dates(qgis_app, scene, tmp_pat
     feedback = RecordingFeedback()
     output = tmp_path / "strict.tif"
     with pytest.raises(QgsProcessingException, match="STRICT_SENTINEL2"):
-        processing.run("flair:landcover", _utt_parameters(
-            scene, output, ACQUISITION_DATE="2021-06-20", STRICT_SENTINEL2=True),
-            feedback=feedback)
+        processing.run(
+            "flair:landcover",
+            _utt_parameters(scene, output, ACQUISITION_DATE="2021-06-20", STRICT_SENTINEL2=True),
+            feedback=feedback,
+        )
     assert "--strict" in feedback.commands[-1]
     assert not output.exists()
 
@@ -169,8 +213,11 @@ def test_strict_sentinel2_fails_on_a_tile_without_dates(qgis_app, scene, tmp_pat
 def test_bad_acquisition_date_stops_before_the_engine(qgis_app, scene, tmp_path):
     feedback = RecordingFeedback()
     with pytest.raises(QgsProcessingException, match="ACQUISITION_DATE '20/06/2021'"):
-        processing.run("flair:landcover", _utt_parameters(
-            scene, tmp_path / "never.tif", ACQUISITION_DATE="20/06/2021"), feedback=feedback)
+        processing.run(
+            "flair:landcover",
+            _utt_parameters(scene, tmp_path / "never.tif", ACQUISITION_DATE="20/06/2021"),
+            feedback=feedback,
+        )
     assert not feedback.commands
 
 
@@ -178,10 +225,20 @@ def test_bad_acquisition_date_stops_before_the_engine(qgis_app, scene, tmp_path)
 def test_qgis_process_utt_end_to_end(installed_plugins, scene, tmp_path):
     """Headless, without ACQUISITION_DATE: the date comes from the orthophoto's tag."""
     output = tmp_path / "headless_utt.tif"
-    proc = qgis_process(installed_plugins, "run", "flair:landcover", "--",
-                        f"INPUT={scene['ortho']}", f"MODEL_FILE={scene['ckpt']}",
-                        "SENTINEL2_SOURCE=2", f"SENTINEL2_LOCATION={scene['catalog']}",
-                        "YEAR=2021", "MARGIN=64", "DEVICE=1", f"OUTPUT={output}")
+    proc = qgis_process(
+        installed_plugins,
+        "run",
+        "flair:landcover",
+        "--",
+        f"INPUT={scene['ortho']}",
+        f"MODEL_FILE={scene['ckpt']}",
+        "SENTINEL2_SOURCE=2",
+        f"SENTINEL2_LOCATION={scene['catalog']}",
+        "YEAR=2021",
+        "MARGIN=64",
+        "DEVICE=1",
+        f"OUTPUT={output}",
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert f"OUTPUT:\t{output}" in proc.stdout

@@ -1,4 +1,4 @@
-"""U-T&T's extra inputs for the tiles of an orthophoto: Sentinel-2 super-patches and metadata.
+"""U-T&T's extra inputs: Sentinel-2 super-patches and metadata, per tile or per FLAIR patch.
 
 `Sentinel2Inputs` is the pipeline's extras provider for U-T&T. Given a batch of tiles (windows
 on the run's work grid), it cuts each tile's super-patch from the series loaded once for the
@@ -7,7 +7,8 @@ the 40 x 40 px super-patch on the 102.4 m aerial patch), prepares it as FLAIR-2 
 (`prepare_superpatch`), and stacks the batch with zero frames as padding (`stack_series`,
 shared with the benchmark evaluation). A tile whose every date is filtered out gets only
 padding, so the network runs its aerial branch alone for it; it is counted, or with `strict`
-it stops the run.
+it stops the run. `UsableDates` is that count, shared with `evaluate` on FLAIR patches
+(`engine.utt.flair_patches`), so both report the same figures.
 
 The metadata vector (`encode_metadata`) takes the tile centre in Lambert-93 and the
 acquisition's date, time, camera and altitude (`Acquisition`).
@@ -16,7 +17,7 @@ acquisition's date, time, camera and altitude (`Acquisition`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,68 @@ def centres_bounds(grid: Grid, tiles: Sequence[Tile]) -> tuple[float, float, flo
     xs, ys = zip(*(tile_centre(grid, t) for t in tiles), strict=True) if tiles else ((), ())
     xmin, ymin, xmax, ymax = grid.bounds
     return (min(xmin, *xs), min(ymin, *ys), max(xmax, *xs), max(ymax, *ys))
+
+
+class UsableDates:
+    """Counts the tiles (or patches) whose Sentinel-2 series kept a date, names the first few
+    that kept none, and sums it up: the one Sentinel-2 extras contract of predict and evaluate.
+
+    Args:
+        what: "tile" or "patch", for messages.
+        say: `Reporter.log`.
+        strict: a tile without a usable date is an error (`--strict`), not a warning.
+        year: for the strict error's message.
+    """
+
+    def __init__(
+        self, what: str, say: Callable[..., None], strict: bool = False, year: int | None = None
+    ) -> None:
+        self.what = what
+        self.plural = what + ("es" if what.endswith("ch") else "s")  # tiles, patches
+        self.say = say
+        self.strict = strict
+        self.year = year
+        self.seen = 0
+        self.without = 0
+        self.dates_per_item: list[int] = []
+
+    def record(self, prepared: PreparedSeries | None, where: str) -> PreparedSeries | None:
+        """Count one tile's prepared series (None: no usable date) and pass it through."""
+        self.seen += 1
+        if prepared is not None:
+            self.dates_per_item.append(int(prepared.data.shape[0]))
+            return prepared
+        if self.strict:
+            raise InvalidInput(
+                f"{where}: no Sentinel-2 date of {self.year or 'the year'} passes the "
+                "cloud/snow filter (or covers its whole super-patch); drop --strict to run the "
+                "aerial branch alone there, or choose another year"
+            )
+        self.without += 1
+        if self.without <= LOGGED_TILES:
+            last = self.without == LOGGED_TILES
+            more = f" (further {self.plural} only counted)" if last else ""
+            self.say(f"{where}: no usable Sentinel-2 date; aerial branch alone{more}", "WARNING")
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """The figures (also said in the log)."""
+        per = self.dates_per_item
+        figures = {
+            self.plural: self.seen,
+            f"{self.plural}_without_sentinel2": self.without,
+            f"dates_per_{self.what}": {
+                "min": min(per, default=0),
+                "max": max(per, default=0),
+                "mean": round(float(np.mean(per)), 3) if per else 0.0,
+            },
+        }
+        self.say(
+            f"Sentinel-2: {self.seen - self.without} of {self.seen} {self.plural} used the series "
+            f"({min(per, default=0)}-{max(per, default=0)} dates each), {self.without} ran on "
+            "the aerial image alone"
+        )
+        return figures
 
 
 @dataclass(frozen=True)
@@ -162,35 +225,14 @@ class Sentinel2Inputs:
         self.work = work
         self.settings = settings
         self.metadata = metadata
-        self.strict = strict
-        self.reporter = reporter
         self.info = dict(info or {})
-        self.tiles = 0
-        self.without: list[int] = []
-        self.dates_per_tile: list[int] = []
+        self.usable = UsableDates("tile", reporter.log, strict, self.info.get("year"))
 
     def series_for(self, tile: Tile) -> PreparedSeries | None:
         """The prepared series of one tile, None (counted) when no date is usable."""
         x, y = tile_centre(self.work, tile)
         prepared = prepare_superpatch(self.cube.superpatch(x, y), self.settings)
-        self.tiles += 1
-        if prepared is not None:
-            self.dates_per_tile.append(int(prepared.data.shape[0]))
-            return prepared
-        where = f"tile {tile.index} (centre {x:.1f}, {y:.1f})"
-        if self.strict:
-            raise InvalidInput(
-                f"{where}: no Sentinel-2 date of {self.info.get('year', 'the year')} passes the "
-                "cloud/snow filter (or covers its whole super-patch); drop --strict to run the "
-                "aerial branch alone there, or choose another year"
-            )
-        self.without.append(tile.index)
-        if len(self.without) <= LOGGED_TILES:
-            more = " (further tiles only counted)" if len(self.without) == LOGGED_TILES else ""
-            self.reporter.log(
-                f"{where}: no usable Sentinel-2 date; aerial branch alone{more}", "WARNING"
-            )
-        return None
+        return self.usable.record(prepared, f"tile {tile.index} (centre {x:.1f}, {y:.1f})")
 
     def __call__(self, tiles: list[Tile]) -> ExtraInputs:
         """s2 (B,T,10,S,S), dates (B,T) and metadata (B,45) or None for a batch."""
@@ -203,23 +245,11 @@ class Sentinel2Inputs:
 
     def summary(self) -> dict[str, Any]:
         """Figures for the run's statistics (key `sentinel2`), also said in the log."""
-        per_tile = self.dates_per_tile
         figures = {
             **self.info,
             "dates_in_series": self.cube.num_dates,
             "monthly_average": self.settings.monthly_average,
-            "tiles": self.tiles,
-            "tiles_without_sentinel2": len(self.without),
-            "dates_per_tile": {
-                "min": min(per_tile, default=0),
-                "max": max(per_tile, default=0),
-                "mean": round(float(np.mean(per_tile)), 3) if per_tile else 0.0,
-            },
+            **self.usable.summary(),
             "metadata": self.metadata is not None,
         }
-        self.reporter.log(
-            f"Sentinel-2: {self.tiles - len(self.without)} of {self.tiles} tiles used the series "
-            f"({figures['dates_per_tile']['min']}-{figures['dates_per_tile']['max']} dates each), "
-            f"{len(self.without)} ran on the aerial image alone"
-        )
         return {"sentinel2": figures}

@@ -1,4 +1,4 @@
-"""`predict --sentinel2 ...`: U-T&T on an orthophoto, with the Sentinel-2 series of its area.
+"""`predict` with a U-T&T model: the Sentinel-2 series of the orthophoto's area, per tile.
 
 `sentinel2_extras` opens the Sentinel-2 source named by `--sentinel2` (nothing is fetched
 yet) and returns the pipeline's extras factory; the pipeline asks for it when the loaded
@@ -17,19 +17,18 @@ options are ignored.
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from engine.errors import InvalidInput
 from engine.io.tile_reader import open_raster
-from engine.models.card import Sentinel2Settings
 from engine.models.loader import LoadedModel
 from engine.planning import ExtrasFactory, Plan
 from engine.progress import Reporter
-from engine.settings import PredictSettings
-from engine.utt_inputs import (
+from engine.sentinel2.settings import Sentinel2Settings
+from engine.settings import Sentinel2Options
+from engine.utt.inputs import (
     Acquisition,
     MetadataEncoder,
     Sentinel2Inputs,
@@ -37,8 +36,6 @@ from engine.utt_inputs import (
     centres_bounds,
     tile_centre,
 )
-
-log = logging.getLogger(__name__)
 
 DEFAULT_CAMERA = "UCE-M3"
 """UltraCam Eagle Mark 3, the camera of most FLAIR images (only "UCE" or not matters)."""
@@ -48,7 +45,7 @@ DEFAULT_ALTITUDE_M = 0.0
 
 
 def sentinel2_settings(
-    card_settings: Sentinel2Settings | None, run: PredictSettings
+    card_settings: Sentinel2Settings | None, run: Sentinel2Options
 ) -> Sentinel2Settings:
     """The card's Sentinel-2 settings with the run's options applied."""
     base = card_settings or Sentinel2Settings()
@@ -61,7 +58,7 @@ def sentinel2_settings(
 
 
 def resolve_acquisition(
-    run: PredictSettings, tags: dict[str, str], say: Callable[..., None]
+    run: Sentinel2Options, input_name: str, tags: dict[str, str], say: Callable[..., None]
 ) -> Acquisition:
     """The acquisition from the options, else from the raster's tags, else an error.
 
@@ -71,23 +68,18 @@ def resolve_acquisition(
     channel of FLAIR models is a height above ground, not an altitude.
 
     Raises:
-        InvalidInput: No date can be found, or the given date is not `YYYY-MM-DD`.
+        InvalidInput: No date can be found.
     """
     tag_date, tag_time = acquisition_from_tags(tags)
     if run.acquisition_date:
-        try:
-            date = dt.date.fromisoformat(run.acquisition_date.strip())
-        except ValueError as exc:
-            raise InvalidInput(
-                f"--acquisition-date {run.acquisition_date!r} is not YYYY-MM-DD"
-            ) from exc
+        date = run.acquisition_date
     elif tag_date is not None:
         date = tag_date
-        say(f"acquisition date {date} read from {run.input.name}'s metadata tags")
+        say(f"acquisition date {date} read from {input_name}'s metadata tags")
     else:
         raise InvalidInput(
             "this U-T&T model uses the aerial acquisition's metadata (date, time, camera, "
-            f"altitude) and {run.input.name} has no ACQUISITION_DATE or TIFFTAG_DATETIME tag: "
+            f"altitude) and {input_name} has no ACQUISITION_DATE or TIFFTAG_DATETIME tag: "
             "give --acquisition-date YYYY-MM-DD (and --acquisition-time HHhMM, --altitude M)"
         )
     time = run.acquisition_time or tag_time
@@ -105,7 +97,7 @@ def resolve_acquisition(
     return Acquisition(date=date, time=time, camera=camera, altitude_m=altitude)
 
 
-def _year(run: PredictSettings, acquisition: Acquisition | None, say: Callable[..., None]) -> int:
+def _year(run: Sentinel2Options, acquisition: Acquisition | None, say: Callable[..., None]) -> int:
     if run.year is None:
         if acquisition is None:
             raise InvalidInput(
@@ -122,15 +114,16 @@ def _year(run: PredictSettings, acquisition: Acquisition | None, say: Callable[.
     return run.year
 
 
-def sentinel2_extras(settings: PredictSettings) -> ExtrasFactory:
+def sentinel2_extras(options: Sentinel2Options, input_path: Path | str) -> ExtrasFactory:
     """The pipeline's extras factory for a model that takes a Sentinel-2 series.
 
-    Opens the source named by `settings.sentinel2` (nothing is fetched yet, so a wrong name
+    Opens the source named by `options.source` (nothing is fetched yet, so a wrong name
     fails before the model loads); the factory loads the series once the tiles are planned.
 
     Args:
-        settings: Run settings; `settings.sentinel2` names the source (`stac`, `catalog:PATH`,
-            ...), `settings.year` the series' year.
+        options: The run's Sentinel-2 options: `source` (`stac`, `catalog:PATH`, ...), `year`
+            and the acquisition.
+        input_path: The orthophoto, whose tags may give the acquisition date.
 
     Returns:
         A factory whose provider adds a `sentinel2` entry to the run's stats.
@@ -142,35 +135,36 @@ def sentinel2_extras(settings: PredictSettings) -> ExtrasFactory:
     """
     from engine.sentinel2 import open_source
 
-    if not settings.sentinel2:
+    if not options.source:
         raise InvalidInput(
             "this model takes a Sentinel-2 time series: add --sentinel2 (stac, "
             "planetary-computer or catalog:PATH) and --year"
         )
-    source = open_source(settings.sentinel2)
+    source = open_source(options.source)
 
     def factory(plan: Plan, loaded: LoadedModel, rep: Reporter) -> Sentinel2Inputs:
         if source.serves_patches:
             raise InvalidInput(
-                f"--sentinel2 {settings.sentinel2}: a FLAIR dataset folder serves the benchmark's "
+                f"--sentinel2 {options.source}: a FLAIR dataset folder serves the benchmark's "
                 "patches by name (use it with `evaluate`); for an orthophoto give stac, "
                 "planetary-computer or catalog:PATH"
             )
-        s2 = sentinel2_settings(loaded.card.sentinel2, settings)
+        s2 = sentinel2_settings(loaded.card.sentinel2, options)
         tiles = list(plan.tiling)
         encoder = None
         acquisition = None
         if loaded.uses_metadata:
-            with open_raster(settings.input) as src:
+            with open_raster(input_path) as src:
                 tags = src.tags()
-            acquisition = resolve_acquisition(settings, tags, rep.log)
+            name = input_path if isinstance(input_path, str) else input_path.name
+            acquisition = resolve_acquisition(options, name, tags, rep.log)
             encoder = MetadataEncoder(plan.work.crs, acquisition, s2.metadata_years)
             encoder(*tile_centre(plan.work, tiles[0]))  # a wrong year or time fails here
             rep.log(
                 f"metadata: acquired {acquisition.date} {acquisition.time}, camera "
                 f"{acquisition.camera}, altitude {acquisition.altitude_m:g} m"
             )
-        year = _year(settings, acquisition, rep.log)
+        year = _year(options, acquisition, rep.log)
         crs = plan.work.crs.to_string()
         cube = source.load(crs, centres_bounds(plan.work, tiles), year, s2, rep)
         if rep.phase != "sentinel2":  # read from the cache, or nothing found: no reads
@@ -183,12 +177,12 @@ def sentinel2_extras(settings: PredictSettings) -> ExtrasFactory:
             f"{s2.snow_threshold} covering {s2.cover_threshold:g} of a super-patch drops a date"
             + ("; monthly means" if s2.monthly_average else "")
         )
-        if cube.num_dates == 0 and settings.strict:
+        if cube.num_dates == 0 and options.strict:
             raise InvalidInput(
                 f"no Sentinel-2 date of {year} over this area in {source.source_id}; "
                 "drop --strict to run the aerial branch alone, or choose another year or source"
             )
-        info = {"source": settings.sentinel2, "year": year}
-        return Sentinel2Inputs(cube, plan.work, s2, encoder, settings.strict, rep, info)
+        info = {"source": options.source, "year": year}
+        return Sentinel2Inputs(cube, plan.work, s2, encoder, options.strict, rep, info)
 
     return factory

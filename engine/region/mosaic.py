@@ -1,0 +1,45 @@
+"""The region's input mosaics, written into its output folder before any work.
+
+`inputs/mosaic.vrt` holds R, G, B (RVB), NIR (IRC band 1, when given) and an alpha band of
+where RVB has data, on RVB's grid; `inputs/elevation.vrt` mosaics the elevation tiles on their
+own grid (each block's reader aligns it on the processing grid, as `predict --elevation` does).
+Workers on other machines read these files: the output folder must be shared with them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.io.destination import Destinations
+from engine.region.inputs import RegionInputs
+from engine.region.vrt import Band, Source, grid_of, mosaic_xml, product_bands
+
+INPUTS_DIR = "inputs"
+
+
+def write_input_mosaics(out_dir: Path, inputs: RegionInputs) -> tuple[str, str | None]:
+    """Write the mosaics the region needs; returns the image's and the elevation's paths (a
+    single file is used as it is, without a VRT)."""
+    folder = out_dir / INPUTS_DIR
+    folder.mkdir(exist_ok=True)
+    with Destinations(overwrite=True) as dest:
+        if inputs.single:
+            image = inputs.single.path
+        else:
+            path = folder / "mosaic.vrt"
+            xml = mosaic_xml(grid_of(inputs.rgb), product_bands(inputs.rgb, inputs.irc))
+            dest.claim(path, "input mosaic", (".vrt",)).write_text(xml)
+            image = str(path)
+        elevation = None
+        if len(inputs.elevation) == 1:
+            elevation = inputs.elevation[0].path
+        elif inputs.elevation:
+            path = folder / "elevation.vrt"
+            files = inputs.elevation
+            band = Band(tuple(Source(f, 1) for f in files), files[0].dtype, "Gray", "elevation")
+            dest.claim(path, "elevation mosaic", (".vrt",)).write_text(
+                mosaic_xml(grid_of(files), [band])
+            )
+            elevation = str(path)
+        dest.commit()
+    return image, elevation
