@@ -54,9 +54,10 @@ def test_outputs_are_styled_and_complete(tmp_path: Path, ortho5: Path, unet5: Pa
     qml = (tmp_path / "map.qml").read_text()
     assert qml.count("<paletteEntry") == 19 and 'label="7 deciduous"' in qml
     with rasterio.open(tmp_path / "p.tif") as ds:
-        assert ds.count == 15 and ds.descriptions[0] == "p(1 building)"
+        assert ds.count == 15 and ds.descriptions[0] == "p(1 building) (%)"
     with rasterio.open(tmp_path / "conf.tif") as ds:
-        assert ds.read(1).min() >= 255 // 15
+        confidence = ds.read(1)  # percent: the top of 15 classes holds at least 1/15
+        assert confidence.min() >= 100 // 15 and confidence.max() <= 100
     stats = json.loads((tmp_path / "s.json").read_text())
     counts = {row["code"]: row["pixels"] for row in stats["classes"]}
     assert counts == {c: int((codes == c).sum()) for c in range(1, 20)}
