@@ -1,5 +1,5 @@
 """`python -m engine` is the same program as `flair-landcover`."""
 
-from engine.cli import main
+from engine.cli import entry
 
-raise SystemExit(main())
+entry()
