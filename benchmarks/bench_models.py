@@ -1,6 +1,8 @@
-"""FLAIR-HUB models on this machine: GFLOP per 512 px patch, speed, peak memory, bf16.
+"""Registry models on this machine: GFLOP per 512 px patch, speed, peak memory, bf16.
 
-For each model (a generated checkpoint in its published layout, random weights):
+For the FLAIR-HUB models and the FLAIR-INC architectures beyond the ResNet-34 U-Net (whose
+figures come from bench_predict.py). For each model (a generated checkpoint in its published
+layout, random weights):
 
 - GFLOP per 512 x 512 patch (torch's FLOP counter on one forward, multiply-adds x 2);
 - the model alone on one tile of the card's size through the engine's Predictor: seconds,
@@ -9,7 +11,7 @@ For each model (a generated checkpoint in its published layout, random weights):
 - with `--end-to-end`: `predict` on a generated raster in a fresh process, wall time and peak RSS
   (`/usr/bin/time -v`), the process start, model load and overviews included.
 
-    .venv/bin/python benchmarks/bench_flairhub.py [--models NAME,...] [--end-to-end 1024]
+    .venv/bin/python benchmarks/bench_models.py [--models NAME,...] [--end-to-end 1024] [--no-bf16]
 """
 
 from __future__ import annotations
@@ -29,14 +31,16 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from engine.inference import Predictor  # noqa: E402
+from engine.models.card import ModelCard  # noqa: E402
 from engine.models.flairhub import build_network  # noqa: E402
 from engine.models.loader import load_model  # noqa: E402
+from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX  # noqa: E402
 from tests.fixtures.flairhub_checkpoint import (  # noqa: E402
     make_flairhub_checkpoint,
     make_irc_orthophoto,
     registry_card,
 )
-from tests.fixtures.generate import make_orthophoto  # noqa: E402
+from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint  # noqa: E402
 
 DEFAULT_MODELS = (
     "flair-hub-ir-convnextv2tiny-upernet",
@@ -48,12 +52,42 @@ PATCH = 512
 RES_M = 0.2
 
 
-def gflop_per_patch(name: str) -> float:
-    """GFLOP of one forward on a 512 px patch (the card's Swin built for 512)."""
+def is_flairhub(card: ModelCard) -> bool:
+    return card.architecture.startswith("flairhub-")
+
+
+def tiling(card: ModelCard) -> tuple[int, int]:
+    """The tile and margin `predict` uses for the card by default (engine.planning's rule)."""
+    tile = card.tile_size_px if is_flairhub(card) else DEFAULT_TILE_SIZE_PX
+    margin = card.margin_px if card.margin_px is not None else DEFAULT_MARGIN_PX
+    return tile, margin
+
+
+def make_checkpoint(folder: Path, card: ModelCard) -> Path:
+    """A checkpoint in the card's published layout (FLAIR-HUB safetensors or FLAIR-INC .pth)."""
+    path = folder / card.source.filename
+    if is_flairhub(card):
+        return make_flairhub_checkpoint(path, card, seed=1)
+    return make_unet_checkpoint(
+        path,
+        len(card.channels),
+        19,
+        "flair-inc",
+        1,
+        decoder=card.architecture,
+        encoder=card.encoder,
+    )
+
+
+def gflop_per_patch(name: str, ckpt: Path) -> float:
+    """GFLOP of one forward on a 512 px patch (a FLAIR-HUB Swin built for 512)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     card = registry_card(name, tile_size_px=PATCH)
-    network = build_network(card, card.architecture.removeprefix("flairhub-"), 19).eval()
+    if is_flairhub(card):
+        network = build_network(card, card.architecture.removeprefix("flairhub-"), 19).eval()
+    else:
+        network = load_model(str(ckpt)).network
     x = torch.zeros(1, len(card.channels), PATCH, PATCH)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
@@ -61,14 +95,18 @@ def gflop_per_patch(name: str) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def model_alone(name: str, ckpt: Path, threads: int, reps: int) -> dict:
-    """fp32 and bf16 on one tile of the card's size: seconds, throughput, agreement."""
+def model_alone(name: str, ckpt: Path, threads: int, reps: int, bf16: bool = True) -> dict:
+    """fp32 (and bf16) on one tile of the card's size: seconds, throughput, agreement."""
     card = registry_card(name)
-    tile, margin = card.tile_size_px, card.margin_px or 0
-    images = np.random.default_rng(0).integers(0, 256, (1, 3, tile, tile)).astype(np.uint8)
+    tile, margin = tiling(card)
+    images = (
+        np.random.default_rng(0)
+        .integers(0, 256, (1, len(card.channels), tile, tile))
+        .astype(np.uint8)
+    )
     out = {"tile_px": tile, "margin_px": margin}
     codes = {}
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", "bf16") if bf16 else ("fp32",):
         predictor = Predictor(load_model(str(ckpt)), "cpu", threads, precision)
         predictor.predict(images)  # warm-up
         t0 = time.perf_counter()
@@ -80,8 +118,9 @@ def model_alone(name: str, ckpt: Path, threads: int, reps: int) -> dict:
     core_km2 = ((tile - 2 * margin) * RES_M) ** 2 / 1e6
     out["patches_per_s"] = (tile / PATCH) ** 2 / seconds
     out["km2_per_h"] = core_km2 * 3600 / seconds
-    out["bf16_speedup"] = seconds / out["bf16_s_per_tile"]
-    out["bf16_same_class_pct"] = float((codes["fp32"] == codes["bf16"]).mean() * 100)
+    if bf16:
+        out["bf16_speedup"] = seconds / out["bf16_s_per_tile"]
+        out["bf16_same_class_pct"] = float((codes["fp32"] == codes["bf16"]).mean() * 100)
     return out
 
 
@@ -130,15 +169,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--end-to-end", type=int, default=0, help="raster side in px; 0: skip")
+    parser.add_argument("--no-bf16", action="store_true", help="time fp32 only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in args.models.split(","):
             card = registry_card(name)
-            ckpt = make_flairhub_checkpoint(tmp / card.source.filename, card, seed=1)
-            row = {"model": name, "gflop_per_512": gflop_per_patch(name)}
-            row.update(model_alone(name, ckpt, args.threads, args.reps))
+            ckpt = make_checkpoint(tmp, card)
+            row = {"model": name, "gflop_per_512": gflop_per_patch(name, ckpt)}
+            row.update(model_alone(name, ckpt, args.threads, args.reps, bf16=not args.no_bf16))
             print(json.dumps(row), flush=True)
             if args.end_to_end:
                 row.update(end_to_end(ckpt, card.channels, args.end_to_end, args.threads, tmp))
