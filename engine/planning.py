@@ -94,7 +94,7 @@ def plan_run(
                 f"({loaded.architecture.title} is tied to that size)"
             )
     else:
-        tile = settings.tile_size_px or DEFAULT_TILE_SIZE_PX
+        tile = settings.tile_size_px or card.default_tile_px or DEFAULT_TILE_SIZE_PX
     margin = settings.margin_px
     if margin is None:  # the card's own margin (FLAIR-HUB: chosen by measurement), else ours
         margin = card.margin_px if card.margin_px is not None else DEFAULT_MARGIN_PX

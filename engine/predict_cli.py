@@ -110,7 +110,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--tile-size",
         type=int,
-        help="tile size in px, a positive multiple of 32 (default 1280; U-T&T 512)",
+        help="tile size in px, a positive multiple of 32 (default: the model card's, else 1280)",
     )
     r.add_argument(
         "--margin",

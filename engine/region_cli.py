@@ -49,8 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--download", action="store_true", help="fetch registry weights")
     run = p.add_argument_group("run")
     for name, kind, text in (
-        ("--tile-size", int, "tile size in px (default 1280)"),
-        ("--margin", int, "tile margin in px (default 128)"),
+        ("--tile-size", int, "tile size in px (default: the model's, else 1280)"),
+        ("--margin", int, "tile margin in px (default: the model's, else 128)"),
         ("--batch-size", int, "tiles per forward pass (default 1)"),
         ("--block-size", int, "block size in px, rounded to whole tile cores (default 10240)"),
         ("--workers", int, "local worker processes (default: from the cores and memory)"),
@@ -80,7 +80,6 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         ProductInputs,
         RegionSettings,
     )
-    from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX
 
     for text in (*args.rgb, *args.irc, *args.elevation, args.input or ""):
         require_utf8(text, "input")
@@ -97,8 +96,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         input_max=args.input_max,
         device=args.device,
         precision=args.precision,
-        tile_size_px=args.tile_size or DEFAULT_TILE_SIZE_PX,
-        margin_px=DEFAULT_MARGIN_PX if args.margin is None else args.margin,
+        tile_size_px=args.tile_size or None,
+        margin_px=args.margin,
         batch_size=args.batch_size or 1,
         block_px=args.block_size or DEFAULT_BLOCK_PX,
         confidence=args.confidence,

@@ -86,6 +86,9 @@ class ModelCard:
     published_miou: float | None = None
     preference: int = 100
     margin_px: int | None = None  # the tiling margin this model was measured at; None: default
+    # flexible-tile models: the tile `predict` uses without --tile-size (a smaller one where
+    # attention grows with the tile, MiT-B5); None: the engine's default
+    default_tile_px: int | None = None
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:

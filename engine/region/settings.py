@@ -8,7 +8,6 @@ from typing import Any
 
 from engine.errors import InvalidInput
 from engine.models.overrides import CardOverrides
-from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX
 
 # About 10,000 px: ten cores of the default 1280/128 tiling (0.2 m: 2 km x 2 km, 4.2 km2)
 DEFAULT_BLOCK_PX = 10_240
@@ -70,8 +69,8 @@ class RegionSettings:
     input_max: float | None = None
     device: str = "auto"
     precision: str = "auto"
-    tile_size_px: int = DEFAULT_TILE_SIZE_PX
-    margin_px: int = DEFAULT_MARGIN_PX
+    tile_size_px: int | None = None  # None: the model's own, as predict (engine.planning)
+    margin_px: int | None = None
     batch_size: int = 1
     block_px: int = DEFAULT_BLOCK_PX
     confidence: bool = False

@@ -54,7 +54,7 @@ HELP: dict[str, str] = {
     "DEVICE": "Automatic uses CUDA when available, else the CPU (default: Processing > Options "
     "> Providers > FLAIR).",
     "TILE_SIZE": "Tile size in pixels, a multiple of 32. 0: automatic (the engine's 1280, "
-    "512 for U-T&T).",
+    "or the model's own: 512 for U-T&T, 1024 for FLAIR-HUB and MiT-B5).",
     "MARGIN": "Overlap margin in pixels around each tile's core. Empty: automatic (128).",
     "BATCH_SIZE": "Tiles per batch. 0: automatic (1).",
     "OUTPUT_RESOLUTION": "Model: the map at the model's 0.2 m; input: on the input's own grid.",
