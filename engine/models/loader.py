@@ -171,12 +171,15 @@ def load_model(
     found = detect_architecture(state.keys(), path)
     if card is None:
         card = found.card_from_tensors(path, state, overrides)
-        say(
-            f"no model card for {path.name}: assuming {found.title} with channels "
-            f"{','.join(card.channels)}, logits -> FLAIR codes {list(card.logit_codes)}, "
-            f"normalisation {_normalization_name(card)} (give --card, --channels, --classes or "
-            "--normalization to change)"
-        )
+        if card.source is not None and card.source.filename == path.name:
+            say(f"{path.name}: the registry's {card.name}, known by its file name")
+        else:
+            say(
+                f"no model card for {path.name}: assuming {found.title} with channels "
+                f"{','.join(card.channels)}, logits -> FLAIR codes {list(card.logit_codes)}, "
+                f"normalisation {_normalization_name(card)} (give --card, --channels, "
+                "--classes or --normalization to change)"
+            )
     expected = architecture_of(card)
     if found is not expected:
         raise ModelError(
@@ -188,4 +191,10 @@ def load_model(
 
 
 def _normalization_name(card: ModelCard) -> str:
-    return "'unit' (/255)" if card.normalization.divisor == 255.0 else "'flair-inc' (mean/std)"
+    """How the card normalises, named as `--normalization` would set it where it matches."""
+    norm = card.normalization
+    if norm.divisor == 255.0 and not norm.mean:
+        return "'unit' (/255)"
+    reference = named_normalization("flair-inc", len(card.channels))
+    stats = f"mean {list(norm.mean)}, std {list(norm.std)}"
+    return f"'flair-inc' ({stats})" if norm == reference else f"the card's own ({stats})"

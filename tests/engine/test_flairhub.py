@@ -21,6 +21,7 @@ from engine.errors import ModelError
 from engine.inference import Predictor
 from engine.models.flairhub import build_network, encoder_from_tensors, split_state
 from engine.models.loader import LoadedModel, load_model
+from engine.models.overrides import CardOverrides
 from engine.models.registry import load_registry
 from tests.fixtures.flairhub_checkpoint import (
     flairhub_state_dict,
@@ -96,8 +97,10 @@ def test_encoder_is_recognised_from_its_tensors() -> None:
 
 
 def test_published_file_loads_strictly_with_its_registry_card(ir_tiny: Path) -> None:
-    loaded = load_model(str(ir_tiny), say=lambda *a: None)
+    said: list[str] = []
+    loaded = load_model(str(ir_tiny), say=said.append)
     assert loaded.card.name == IR_TINY and loaded.card.channels == ("NIR", "R", "G")
+    assert said == [f"{ir_tiny.name}: the registry's {IR_TINY}, known by its file name"]
     state = flairhub_state_dict(registry_card(IR_TINY), seed=11)
     own = loaded.network.state_dict()
     for key, value in state.items():  # every tensor but the unused fusion convolutions landed
@@ -145,6 +148,21 @@ def test_another_architecture_is_refused_naming_both(tmp_path: Path, ir_tiny: Pa
         match="not a FLAIR-HUB swin_tiny_patch4_window7_224 UPerNet.*(missing|unexpected) keys",
     ):
         load_model(str(ir_tiny), card_path=swin, say=lambda *a: None)
+
+
+def test_a_renamed_file_gets_a_card_from_its_tensors_and_says_which_statistics(
+    tmp_path: Path,
+) -> None:
+    """Not the FLAIR-INC statistics: the log names the FLAIR-HUB card's own mean and std."""
+    path = make_flairhub_checkpoint(tmp_path / "mine.safetensors", registry_card(IR_TINY))
+    said: list[str] = []
+    loaded = load_model(
+        str(path), overrides=CardOverrides(channels=("NIR", "R", "G")), say=said.append
+    )
+    mean = list(registry_card(IR_TINY).normalization.mean)
+    assert loaded.card.normalization == registry_card(IR_TINY).normalization
+    assert len(said) == 1 and said[0].startswith("no model card for mine.safetensors")
+    assert f"normalisation the card's own (mean {mean}" in said[0]
 
 
 def test_unofficial_name_needs_channels(tmp_path: Path) -> None:
