@@ -18,7 +18,7 @@ from engine.device import choose_device
 from engine.errors import InvalidInput
 from engine.grid import Grid
 from engine.inference import Predictor
-from engine.io.bands import resolve_bands
+from engine.io.bands import resolve_raster_bands
 from engine.io.destination import Destinations
 from engine.io.map_writer import MapWriter, claim_rasters
 from engine.io.tile_reader import TileReader, open_raster, value_scale_for
@@ -110,15 +110,7 @@ def _predict_open(
         settings.model, card_path=settings.card_path, overrides=settings.overrides
     )
     if early_card is not None:
-        resolve_bands(
-            early_card.channels,
-            src.count,
-            tuple(src.colorinterp),
-            settings.bands,
-            elevation,
-            early_card.name,
-            tuple(src.descriptions),
-        )
+        resolve_raster_bands(src, early_card.channels, settings.bands, elevation, early_card.name)
     if preloaded is not None:  # a region worker's model, loaded once for all its blocks
         loaded = preloaded.loaded
     else:
@@ -130,15 +122,7 @@ def _predict_open(
             say=reporter.log,
         )
     card = loaded.card
-    mapping = resolve_bands(
-        card.channels,
-        src.count,
-        tuple(src.colorinterp),
-        settings.bands,
-        elevation,
-        card.name,
-        tuple(src.descriptions),
-    )
+    mapping = resolve_raster_bands(src, card.channels, settings.bands, elevation, card.name)
     scale = value_scale_for(src, mapping.ortho_bands, settings.input_max)
     plan, same = plan_run(settings, loaded, src, reporter)
     predictor = preloaded or Predictor(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rasterio.enums import ColorInterp
 
@@ -165,6 +165,26 @@ def _channel_of_description(text: str | None) -> str | None:
         if key in names:
             return channel
     return None
+
+
+def resolve_raster_bands(
+    src: Any,
+    channels: tuple[str, ...],
+    numbers: tuple[int, ...] | None,
+    elevation: RasterBand | None,
+    model_name: str,
+) -> BandMapping:
+    """`resolve_bands` for an open raster: its band count, colour interpretation and band
+    descriptions (IGN's IRC files say NIR, R, G only there), read in one place."""
+    return resolve_bands(
+        channels,
+        src.count,
+        tuple(src.colorinterp),
+        numbers,
+        elevation,
+        model_name,
+        tuple(src.descriptions),
+    )
 
 
 def resolve_bands(

@@ -21,7 +21,7 @@ from rasterio.warp import transform_bounds
 
 from engine.errors import Cancelled, InvalidInput, OutputError, RegionError
 from engine.grid import Bounds
-from engine.io.bands import RasterBand, resolve_bands
+from engine.io.bands import RasterBand, resolve_raster_bands
 from engine.io.destination import Destinations, OutputPaths
 from engine.io.tile_reader import open_raster
 from engine.models.loader import load_model
@@ -167,9 +167,7 @@ def _geometry(base: PredictSettings, reporter: Reporter) -> Plan:
                 f"model {card.name} ({loaded.architecture.title}) needs a Sentinel-2 series per "
                 "tile; region runs take aerial-only models: use predict for it"
             )
-        mapping = resolve_bands(
-            card.channels, src.count, tuple(src.colorinterp), base.bands, base.elevation, card.name
-        )
+        mapping = resolve_raster_bands(src, card.channels, base.bands, base.elevation, card.name)
         reporter.log(f"model {card.name} ({','.join(card.channels)}): {mapping.describe()}")
         plan, _ = plan_run(base, loaded, src, reporter)
     finally:

@@ -21,9 +21,14 @@ from engine.models.loader import LoadedModel
 from engine.models.registry import load_registry
 from engine.planning import plan_run
 from engine.progress import make_reporter
-from engine.region.run import _base_settings
+from engine.region.run import _base_settings, _geometry
 from engine.region_cli import settings_from_args
 from engine.settings import PredictSettings
+from tests.fixtures.flairhub_checkpoint import (
+    make_flairhub_checkpoint,
+    make_irc_orthophoto,
+    registry_card,
+)
 from tests.fixtures.generate import make_orthophoto
 
 
@@ -60,24 +65,21 @@ def test_a_fixed_tile_model_keeps_its_tile(ortho: Path) -> None:
         tiling_for(hub, ortho, tile_size_px=1280)
 
 
-def test_region_leaves_the_tiling_to_the_model(tmp_path: Path, ortho: Path) -> None:
-    """A region with a FLAIR-HUB model plans 1024/128 tiles, as `predict` would; with 1280
-    forced, as before, every block was refused."""
+def test_region_leaves_the_tiling_and_bands_to_the_model(tmp_path: Path, ortho: Path) -> None:
+    """A region with a FLAIR-HUB model on an IRC raster plans 1024/128 tiles and reads NIR, R, G
+    from the band descriptions, as `predict` does. Before, it forced 1280 px tiles (refused by
+    the model) and ignored descriptions (the IRC raster "lacked NIR")."""
     hub = "flair-hub-ir-convnextv2tiny-upernet"
-    args = build_parser().parse_args(["region", str(tmp_path / "out"), "--input", str(ortho)])
-    args_hub = build_parser().parse_args(
-        ["region", str(tmp_path / "out"), "--input", str(ortho), "--model", hub]
+    card = registry_card(hub)
+    checkpoint = make_flairhub_checkpoint(tmp_path / card.source.filename, card, seed=2)
+    irc = make_irc_orthophoto(tmp_path / "irc.tif", 1200, seed=5)
+    args = build_parser().parse_args(
+        ["region", str(tmp_path / "out"), "--input", str(irc), "--model", str(checkpoint)]
     )
-    for parsed in (args, args_hub):
-        settings = settings_from_args(parsed)
-        assert (settings.tile_size_px, settings.margin_px) == (None, None)
-    base = _base_settings(settings_from_args(args_hub), tmp_path, str(ortho), None)
-    assert (base.tile_size_px, base.margin_px) == (None, None)
-    card = load_registry().get(hub).resolved_for_logits(19)
-    with rasterio.open(ortho) as src:
-        plan, _ = plan_run(
-            base, LoadedModel(card, torch.nn.Identity(), Path("-")), src, make_reporter("none")
-        )
+    settings = settings_from_args(args)
+    assert (settings.tile_size_px, settings.margin_px) == (None, None)
+    base = _base_settings(settings, tmp_path, str(irc), None)
+    plan = _geometry(base, make_reporter("none"))
     assert (plan.tiling.tile_size_px, plan.tiling.margin_px) == (1024, 128)
     given = build_parser().parse_args(
         [
