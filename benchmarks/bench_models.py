@@ -56,9 +56,13 @@ def is_flairhub(card: ModelCard) -> bool:
     return card.architecture.startswith("flairhub-")
 
 
-def tiling(card: ModelCard) -> tuple[int, int]:
-    """The tile and margin `predict` uses for the card by default (engine.planning's rule)."""
-    tile = card.tile_size_px if is_flairhub(card) else DEFAULT_TILE_SIZE_PX
+def tiling(card: ModelCard, tile_px: int = 0) -> tuple[int, int]:
+    """The tile and margin `predict` uses for the card by default (engine.planning's rule),
+    or `tile_px` for a flexible-tile model."""
+    if is_flairhub(card):
+        tile = card.tile_size_px
+    else:
+        tile = tile_px or card.default_tile_px or DEFAULT_TILE_SIZE_PX
     margin = card.margin_px if card.margin_px is not None else DEFAULT_MARGIN_PX
     return tile, margin
 
@@ -95,10 +99,12 @@ def gflop_per_patch(name: str, ckpt: Path) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def model_alone(name: str, ckpt: Path, threads: int, reps: int, bf16: bool = True) -> dict:
+def model_alone(
+    name: str, ckpt: Path, threads: int, reps: int, bf16: bool = True, tile_px: int = 0
+) -> dict:
     """fp32 (and bf16) on one tile of the card's size: seconds, throughput, agreement."""
     card = registry_card(name)
-    tile, margin = tiling(card)
+    tile, margin = tiling(card, tile_px)
     images = (
         np.random.default_rng(0)
         .integers(0, 256, (1, len(card.channels), tile, tile))
@@ -170,6 +176,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--end-to-end", type=int, default=0, help="raster side in px; 0: skip")
     parser.add_argument("--no-bf16", action="store_true", help="time fp32 only")
+    parser.add_argument("--tile", type=int, default=0, help="model alone: this tile (FLAIR-INC)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,7 +185,9 @@ def main() -> None:
             card = registry_card(name)
             ckpt = make_checkpoint(tmp, card)
             row = {"model": name, "gflop_per_512": gflop_per_patch(name, ckpt)}
-            row.update(model_alone(name, ckpt, args.threads, args.reps, bf16=not args.no_bf16))
+            row.update(
+                model_alone(name, ckpt, args.threads, args.reps, not args.no_bf16, args.tile)
+            )
             print(json.dumps(row), flush=True)
             if args.end_to_end:
                 row.update(end_to_end(ckpt, card.channels, args.end_to_end, args.threads, tmp))
