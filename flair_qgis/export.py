@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from qgis.core import (
-    Qgis,
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsCoordinateTransformContext,
@@ -29,17 +28,11 @@ from qgis.core import (
     QgsRectangle,
 )
 
+from .compat import ARGB_TYPES, WRITE_OK, set_creation_options
+
 # Formats the engine's GDAL reads directly; anything else goes through the export.
 DIRECT_SUFFIXES = {".tif", ".tiff", ".jp2", ".img", ".png", ".jpg", ".jpeg"}
 WEB_MERCATOR = {"EPSG:3857", "EPSG:900913", "EPSG:3785"}
-_ARGB = (
-    {Qgis.ARGB32, Qgis.ARGB32_Premultiplied}
-    if hasattr(Qgis, "ARGB32")
-    else {Qgis.DataType.ARGB32, Qgis.DataType.ARGB32_Premultiplied}
-)
-_WRITE_OK = getattr(QgsRasterFileWriter, "NoError", None)
-if _WRITE_OK is None:  # QGIS >= 3.32
-    _WRITE_OK = Qgis.RasterFileWriterResult.Success
 
 
 class ExportPlan(NamedTuple):
@@ -71,7 +64,7 @@ def layer_file_path(layer: QgsRasterLayer) -> Path | None:
 
 def is_rgba_image(layer: QgsRasterLayer) -> bool:
     """True for rendered-image sources (WMS, XYZ): one ARGB band, exported as RGBA bytes."""
-    return layer.dataProvider().dataType(1) in _ARGB
+    return layer.dataProvider().dataType(1) in ARGB_TYPES
 
 
 def utm_crs(crs: QgsCoordinateReferenceSystem, area: QgsRectangle) -> QgsCoordinateReferenceSystem:
@@ -141,7 +134,7 @@ def export_layer(
         pipe.set(projector)
     writer = QgsRasterFileWriter(str(path))
     writer.setOutputFormat("GTiff")
-    writer.setCreateOptions(["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"])
+    set_creation_options(writer, ["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"])
     block_feedback = QgsRasterBlockFeedback()
     if feedback is not None:
         feedback.canceled.connect(block_feedback.cancel)
@@ -155,7 +148,7 @@ def export_layer(
         QgsCoordinateTransformContext(),
         block_feedback,
     )
-    if result != _WRITE_OK or not path.exists():
+    if result != WRITE_OK or not path.exists():
         raise QgsProcessingException(
             f"QGIS could not export layer {layer.name()} to {path} (raster writer error {result})."
         )

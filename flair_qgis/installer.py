@@ -6,8 +6,8 @@ the lines of pip's output that name the cause.
 
 The versions come from the engine source's `requirements/engine.txt` (the pinned set `make
 requirements` writes) when it has one: torch and torchvision at their pins from the chosen torch
-index, then the engine with every other pin. A source without that file (a wheel) is installed
-with whatever its own dependencies allow.
+index (a folder of PyTorch's, or PyPI), then the engine with every other pin. A source without
+that file (a wheel) is installed with whatever its own dependencies allow.
 """
 
 from __future__ import annotations
@@ -27,21 +27,37 @@ from typing import NamedTuple
 from .engine_locator import engine_environment, start_engine_process, venv_python
 
 TORCH_INDEX = "https://download.pytorch.org/whl"
+# a base URL replacing TORCH_INDEX: a mirror of PyTorch's index, or a test's loopback server
+TORCH_INDEX_VARIABLE = "FLAIR_TORCH_INDEX"
+
+
+def pytorch_index() -> str:
+    """PyTorch's wheel index: the URL in FLAIR_TORCH_INDEX when it is set, else TORCH_INDEX."""
+    return os.environ.get(TORCH_INDEX_VARIABLE, "").strip().rstrip("/") or TORCH_INDEX
 
 
 class TorchChoice(NamedTuple):
-    """A torch build the user can pick."""
+    """A torch build the user can pick.
+
+    `folder`: the build's folder in PyTorch's index ("cpu"); "" for PyPI's build, from the plan's
+    own index (INDEX_URL, else pip's default); None to install no torch.
+    """
 
     key: str
     label: str
-    index_url: str | None  # None: do not install torch
+    folder: str | None
 
 
+PYPI_TORCH = TorchChoice(
+    "pypi", "PyPI's default build (CUDA on Linux: about 5 GB with its NVIDIA libraries)", ""
+)
+# the order is the TORCH parameter's: new builds go at the end
 TORCH_CHOICES: tuple[TorchChoice, ...] = (
-    TorchChoice("cpu", "CPU only (smaller download)", f"{TORCH_INDEX}/cpu"),
-    TorchChoice("cu126", "NVIDIA CUDA 12.6", f"{TORCH_INDEX}/cu126"),
-    TorchChoice("cu128", "NVIDIA CUDA 12.8", f"{TORCH_INDEX}/cu128"),
+    TorchChoice("cpu", "CPU only (smaller download)", "cpu"),
+    TorchChoice("cu126", "NVIDIA CUDA 12.6", "cu126"),
+    TorchChoice("cu128", "NVIDIA CUDA 12.8", "cu128"),
     TorchChoice("skip", "Do not install torch (keep the environment's own)", None),
+    PYPI_TORCH,
 )
 
 
@@ -135,10 +151,19 @@ class InstallPlan:
     index_url: str = ""
     find_links: str = ""
     pins: PinnedRequirements = PinnedRequirements()
+    torch_index: str = TORCH_INDEX
 
     @property
     def python(self) -> Path:
         return venv_python(self.venv_dir)
+
+    @property
+    def pytorch_index_url(self) -> str:
+        """The folder of PyTorch's index that torch comes from; '' when torch comes from
+        elsewhere (PyPI, the local wheels) or is not installed."""
+        if self.find_links or not self.torch.folder:
+            return ""
+        return f"{self.torch_index}/{self.torch.folder}"
 
     @property
     def _pip_env(self) -> tuple[tuple[str, str], ...]:
@@ -176,12 +201,12 @@ class InstallPlan:
             )
         if not self.find_links:
             steps.append(Step("Update pip", self._pip("pip")))
-        if self.torch.index_url is not None:
+        if self.torch.folder is not None:
             torch = self.pins.torch or ("torch", "torchvision")
             steps.append(
                 Step(
                     f"Install torch ({self.torch.label})",
-                    self._pip(*torch, index_url=self.torch.index_url),
+                    self._pip(*torch, index_url=self.pytorch_index_url),
                     self._pip_env,
                 )
             )

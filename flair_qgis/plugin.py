@@ -38,8 +38,7 @@ class FlairPlugin:
         self.initProcessing()
         if self.iface is None:
             return
-        from qgis.PyQt.QtWidgets import QAction
-
+        from .compat import QAction
         from .icons import plugin_icon
 
         window = self.iface.mainWindow()
@@ -78,8 +77,9 @@ class FlairPlugin:
             return False
         if self.iface is None:
             return True
-        from qgis.core import Qgis
         from qgis.PyQt.QtWidgets import QPushButton
+
+        from .compat import MESSAGE_WARNING
 
         bar = self.iface.messageBar()
         item = bar.createMessage(
@@ -89,7 +89,7 @@ class FlairPlugin:
         button.setObjectName("flair_install_button")
         button.clicked.connect(lambda _=False: self.open_dialog(INSTALL_ID))
         item.layout().addWidget(button)
-        bar.pushWidget(item, Qgis.Warning)
+        bar.pushWidget(item, MESSAGE_WARNING)
         self.message_bar_item = item
         return True
 

@@ -17,6 +17,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from .classes import FLAIR_CLASSES
+from .compat import RAMP_LINEAR
 
 # the engine writes confidence in percent (0-100); viridis stops
 CONFIDENCE_STOPS: tuple[tuple[int, str], ...] = (
@@ -62,7 +63,7 @@ def confidence_renderer(layer: QgsRasterLayer) -> QgsSingleBandPseudoColorRender
         for value, colour in CONFIDENCE_STOPS
     ]
     ramp = QgsColorRampShader(0.0, 100.0)
-    ramp.setColorRampType(QgsColorRampShader.Interpolated)
+    ramp.setColorRampType(RAMP_LINEAR)
     ramp.setColorRampItemList(items)
     legend = ramp.legendSettings()
     legend.setUseContinuousLegend(False)  # the legend lists the items: 0 % ... 100 %

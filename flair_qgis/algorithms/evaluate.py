@@ -16,11 +16,10 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingUtils,
 )
 
 from ..classes import CITATION
-from ..compat import TYPE_POLYGON
+from ..compat import LAYER_HINT_VECTOR, TYPE_POLYGON
 from ..engine_command import engine_command, evaluate_arguments
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import ProgressMapper, run_engine
@@ -136,7 +135,7 @@ class EvaluateAlgorithm(FlairAlgorithm):
                 "Confusion matrix (reference rows, predicted columns)",
                 context.project(),
                 self.CONFUSION,
-                QgsProcessingUtils.LayerHint.Vector,
+                LAYER_HINT_VECTOR,
             )
             context.addLayerToLoadOnCompletion(confusion, details)
         return {

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -24,11 +23,10 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsProcessingUtils,
 )
 
 from ..classes import CITATION
-from ..compat import TYPE_POLYGON
+from ..compat import FILE_FOLDER, LAYER_HINT_RASTER, TYPE_POLYGON, TYPE_RASTER
 from ..engine_command import engine_command
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import ProgressMapper, run_engine
@@ -124,16 +122,15 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
-        folder = QgsProcessingParameterFile.Folder
         for key, label, _ in PRODUCTS:
             self.addParameter(
                 QgsProcessingParameterFile(
-                    f"{key}_FOLDER", f"{label} folder", behavior=folder, optional=True
+                    f"{key}_FOLDER", f"{label} folder", behavior=FILE_FOLDER, optional=True
                 )
             )
             self.addParameter(
                 QgsProcessingParameterMultipleLayers(
-                    f"{key}_LAYERS", f"{label} layers", QgsProcessing.TypeRaster, optional=True
+                    f"{key}_LAYERS", f"{label} layers", TYPE_RASTER, optional=True
                 )
             )
         self.addParameter(
@@ -244,7 +241,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             "FLAIR land cover (region)",
             context.project(),
             self.OUTPUT,
-            QgsProcessingUtils.LayerHint.Raster,
+            LAYER_HINT_RASTER,
         )
         context.addLayerToLoadOnCompletion(mosaic, details)
         name_results(

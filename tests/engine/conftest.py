@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fixtures.bdortho import RegionCase, make_region_case
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,3 +51,9 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip("../shared/realdata is not beside the repository")
     return REALDATA
+
+
+@pytest.fixture(scope="session")
+def region_case(tmp_path_factory: pytest.TempPathFactory) -> RegionCase:
+    """One delivery, checkpoint and reference map for every region test module of a session."""
+    return make_region_case(tmp_path_factory.mktemp("region_case"))

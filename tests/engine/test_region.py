@@ -16,13 +16,13 @@ import pytest
 import rasterio
 
 from engine.cli import main
-from tests.fixtures.bdortho import RegionCase, make_delivery, read_map, region_case  # noqa: F401
+from tests.fixtures.bdortho import RegionCase, make_delivery, read_map
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
-def case(region_case: RegionCase) -> RegionCase:  # noqa: F811 - the shared session fixture
+def case(region_case: RegionCase) -> RegionCase:
     return region_case
 
 

@@ -20,14 +20,14 @@ import pytest
 
 from engine.cli import main
 from engine.region.worker import TEST_DIE_ENV
-from tests.fixtures.bdortho import RegionCase, read_map, region_case  # noqa: F401
+from tests.fixtures.bdortho import RegionCase, read_map
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCKS = {"r000_c000", "r000_c001", "r001_c000", "r001_c001"}
 
 
 @pytest.fixture
-def case(region_case: RegionCase) -> RegionCase:  # noqa: F811 - the shared session fixture
+def case(region_case: RegionCase) -> RegionCase:
     return region_case
 
 

@@ -42,6 +42,10 @@ except ImportError:  # e.g. the engine venv's pytest over tests/: these need QGI
 else:
     _APP = QgsApplication([], False)
     _APP.initQgis()
+    from tests.plugin.strict_api import remove_unscoped_enum_aliases, strict_api_requested
+
+    # before Processing and the plugin load, as QGIS 4 would be (strict_api.py says why)
+    STRICT_API_REMOVED = remove_unscoped_enum_aliases() if strict_api_requested() else []
 atexit.register(shutil.rmtree, PROFILE_HOME, True)
 
 

@@ -28,6 +28,11 @@ from qgis.core import QgsApplication
 REPO = Path(__file__).resolve().parents[2]
 APP = QgsApplication([], True)
 APP.initQgis()
+sys.path[:0] = [str(REPO), "/usr/share/qgis/python/plugins"]
+
+from tests.plugin.strict_api import remove_unscoped_enum_aliases, strict_api_requested  # noqa: E402
+
+STRICT_API_REMOVED = remove_unscoped_enum_aliases() if strict_api_requested() else []
 
 from qgis.core import QgsLayerTreeModel, QgsProject  # noqa: E402
 from qgis.gui import (  # noqa: E402
@@ -35,6 +40,7 @@ from qgis.gui import (  # noqa: E402
     QgsLayerTreeView,
     QgsMapCanvas,
     QgsMessageBar,
+    QgsProcessingAlgorithmDialogBase,
 )
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtWidgets import (  # noqa: E402
@@ -46,9 +52,23 @@ from qgis.PyQt.QtWidgets import (  # noqa: E402
     QWidget,
 )
 
+from flair_qgis.compat import scoped_or_alias  # noqa: E402
+
+LOG_PLAIN_TEXT = scoped_or_alias(
+    (QgsProcessingAlgorithmDialogBase, "LogFormat.FormatPlainText"),
+    (QgsProcessingAlgorithmDialogBase, "FormatPlainText"),
+)
+ALLOW_VISIBILITY = scoped_or_alias(
+    (QgsLayerTreeModel, "Flag.AllowNodeChangeVisibility"),
+    (QgsLayerTreeModel, "AllowNodeChangeVisibility"),
+)
+
 
 class Desktop:
-    """The part of QgisInterface the plugin and Processing's dialogs use, on real widgets."""
+    """The part of QgisInterface the plugin and Processing's dialogs use, on real widgets.
+
+    Newer Processing (3.40 and later) also adds results through `layerTreeView()` and makes the
+    last one current with `setActiveLayer`: a real layer tree view over the project answers."""
 
     def __init__(self) -> None:
         self.window = QMainWindow()
@@ -61,6 +81,10 @@ class Desktop:
         self.window.setCentralWidget(central)
         self.menu: dict[str, list] = {}
         self.toolbar: list = []
+        self.view = QgsLayerTreeView()
+        self.model = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot())
+        self.model.setFlag(ALLOW_VISIBILITY)
+        self.view.setModel(self.model)
 
     def mainWindow(self):  # noqa: N802
         return self.window
@@ -72,7 +96,14 @@ class Desktop:
         return self.bar
 
     def activeLayer(self):  # noqa: N802
-        return None
+        return self.view.currentLayer()
+
+    def setActiveLayer(self, layer) -> bool:  # noqa: N802
+        self.view.setCurrentLayer(layer)
+        return True
+
+    def layerTreeView(self):  # noqa: N802
+        return self.view
 
     # Processing's menus module reads these when imported (the options page imports it)
     def vectorMenu(self):  # noqa: N802
@@ -114,7 +145,7 @@ def wait_until(condition, timeout_s: float) -> bool:
 def log_text(dialog, folder: Path, name: str) -> str:
     """The dialog's log as the user sees it (saved through the dialog's own 'Save log')."""
     path = folder / f"{name}.txt"
-    dialog.saveLogToFile(str(path), dialog.FormatPlainText)
+    dialog.saveLogToFile(str(path), LOG_PLAIN_TEXT)
     return path.read_text(encoding="utf-8")
 
 
@@ -250,10 +281,7 @@ def mapped_run(spec: dict, desktop: Desktop, images: Path | None) -> dict:
 def legend_screenshot(desktop: Desktop, layer, images: Path) -> str:
     """The map canvas beside the layer tree with the FLAIR legend, grabbed as one picture."""
     root = QgsProject.instance().layerTreeRoot()
-    view = QgsLayerTreeView()
-    model = QgsLayerTreeModel(root)
-    model.setFlag(QgsLayerTreeModel.AllowNodeChangeVisibility)
-    view.setModel(model)
+    view = desktop.view
     bridge = QgsLayerTreeMapCanvasBridge(root, desktop.canvas)
     splitter = QSplitter()
     splitter.addWidget(view)
@@ -285,7 +313,6 @@ def main(spec_path: str) -> int:
     import qgis.utils
 
     qgis.utils.iface = desktop  # before Processing's GUI modules import it
-    sys.path[:0] = [str(REPO), "/usr/share/qgis/python/plugins"]
     from processing.core.Processing import Processing
 
     Processing.initialize()
@@ -294,6 +321,7 @@ def main(spec_path: str) -> int:
     plugin = flair_qgis.classFactory(desktop)
     plugin.initGui()
     report = {
+        "strict_api_removed": len(STRICT_API_REMOVED),
         "menu": {name: [a.text() for a in actions] for name, actions in desktop.menu.items()},
         "toolbar": [a.text() for a in desktop.toolbar],
     }

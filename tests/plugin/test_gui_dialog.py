@@ -19,6 +19,7 @@ import warnings
 import pytest
 
 from .conftest import ENGINE_PYTHON, REPO, generate, needs_engine
+from .strict_api import strict_api_requested
 
 XVFB_RUN = shutil.which("xvfb-run")
 if XVFB_RUN is None:  # CI installs xvfb (scripts/install_system_deps.sh): say it loudly here
@@ -73,6 +74,11 @@ def session(qgis_app, raster5, checkpoint5, tmp_path_factory) -> dict:
     report = json.loads(lines[-1])
     report["images"] = images
     return report
+
+
+def test_session_ran_in_strict_api_mode_when_asked(session):
+    """Under FLAIR_QGIS_STRICT_API the desktop session ran without QGIS's enum aliases too."""
+    assert (session["strict_api_removed"] > 100) == strict_api_requested()
 
 
 def test_menu_and_toolbar_open_the_algorithms(session):

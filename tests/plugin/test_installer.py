@@ -1,27 +1,42 @@
 """The installer's plain parts, without running QGIS or pip: which lines of pip's output name
-the cause of a failure, how the pinned set is split, which Python creates the environment.
+the cause of a failure, how the pinned set is split, which Python creates the environment,
+whether a torch index can be reached.
 
 The pip outputs are real ones (pip 23.0.1 as Debian's venv has it, and pip 26), cut to the lines
-around the failure.
+around the failure. The index probe asks real loopback sockets: a closed port, a server that
+never answers, an HTTP server in a thread.
 """
 
 from __future__ import annotations
 
+import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from flair_qgis.index_probe import IndexProbe, probe_index
 from flair_qgis.installer import (
     MAX_CAUSE_LINE_CHARS,
     MAX_CAUSE_LINES,
+    TORCH_INDEX,
     PinnedRequirements,
     find_base_python,
     pip_failure_cause,
+    pytorch_index,
     read_pins,
 )
 
 from .conftest import REPO
+from .index_server import closed_port_url, serve_index
+
+
+@pytest.fixture(autouse=True)
+def _loopback_without_proxy(monkeypatch):
+    """The loopback servers are asked directly, whatever proxy the machine's variables name."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+
 
 NO_WHEEL = """\
 Looking in links: /tmp/empty
@@ -222,3 +237,53 @@ def test_base_python_embedded_in_qgis_is_its_installation_interpreter(
     assert find_base_python() == own
     own.unlink()
     assert find_base_python() == elsewhere_on_path
+
+
+def test_a_closed_port_is_unreachable_at_once():
+    """Measured: 0.05 s (most of it loading the certificates); the deadline is 5 s."""
+    start = time.monotonic()
+    probe = probe_index(f"{closed_port_url()}/cpu")
+    assert probe == IndexProbe(False, "connection refused")
+    assert time.monotonic() - start < 2.0
+
+
+def test_an_index_page_answered_200_is_reachable():
+    with serve_index(200) as index:
+        assert probe_index(f"{index.url}/cpu/") == IndexProbe(True)
+        assert index.paths == ["/cpu/torch/"]  # the project's page, one request
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_an_index_page_refused_is_unreachable(status):
+    with serve_index(status) as index:
+        assert probe_index(f"{index.url}/cpu") == IndexProbe(False, f"HTTP {status}")
+
+
+def test_a_server_that_never_answers_is_unreachable_at_the_deadline():
+    """The connection is accepted (by the kernel's backlog) but no answer ever comes."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        start = time.monotonic()
+        probe = probe_index(f"http://127.0.0.1:{silent.getsockname()[1]}/cpu", timeout_s=0.5)
+        elapsed = time.monotonic() - start
+    assert probe == IndexProbe(False, "timed out after 0.5 s")
+    assert 0.5 <= elapsed < 5.0
+
+
+@pytest.mark.parametrize("variable", ["http_proxy", "PIP_PROXY"])
+def test_the_probe_goes_through_the_proxy_pip_would_use(monkeypatch, variable):
+    """A name that never resolves (RFC 6761 `.invalid`) is reached through the proxy."""
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "PIP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with serve_index(200) as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        assert probe_index("http://torch-index.invalid/whl/cpu") == IndexProbe(True)
+        assert proxy.paths == ["http://torch-index.invalid/whl/cpu/torch/"]
+
+
+def test_the_torch_index_can_be_replaced(monkeypatch):
+    monkeypatch.delenv("FLAIR_TORCH_INDEX", raising=False)
+    assert pytorch_index() == TORCH_INDEX == "https://download.pytorch.org/whl"
+    monkeypatch.setenv("FLAIR_TORCH_INDEX", " https://mirror.example.org/pytorch/whl/ ")
+    assert pytorch_index() == "https://mirror.example.org/pytorch/whl"
