@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_evaluate = None
     if add_evaluate is not None:
         add_evaluate(sub)
+    from engine.figures.change_cli import add_parser as add_change
+    from engine.figures.zones_cli import add_parser as add_zones
+
+    add_zones(sub)
+    add_change(sub)
     return parser
 
 

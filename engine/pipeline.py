@@ -69,6 +69,9 @@ def claim_outputs(settings: PredictSettings, destinations: Destinations) -> None
         destinations.claim(settings.stats, "--stats output", STATS_SUFFIXES)
     if settings.polygons:
         destinations.claim(settings.polygons, "--polygons output", POLYGON_DRIVERS)
+    if settings.zones:
+        settings.zones.read()  # a zones layer that cannot serve fails before the model loads
+        settings.zones.claim(destinations)
 
 
 def _run_predict(
@@ -208,6 +211,13 @@ def _predict_open(
         )
         outputs["polygons"] = str(settings.polygons)
         stats["polygons"] = count
+    if settings.zones:
+        reporter.check_cancelled()
+        zones = settings.zones.read()
+        zone_outputs, stats["zones"] = settings.zones.write(
+            writer.written["output"], zones, destinations, reporter
+        )
+        outputs.update(zone_outputs)
     reporter.check_cancelled()
     destinations.commit()
     return PredictResult(outputs, stats)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cli_values import add_common_options, input_path, output_path, parse_codes, require_utf8
 from engine.errors import InvalidInput
+from engine.figures.zone_table import add_zone_table_options, zone_table_from_args
 from engine.progress import Reporter
 
 if TYPE_CHECKING:  # settings import the I/O layer; the parser must stay light
@@ -139,6 +140,7 @@ def _output_options(p: argparse.ArgumentParser) -> None:
     )
     o.add_argument("--stats", type=Path, help="class areas as .json or .csv")
     o.add_argument("--polygons", type=Path, help="polygons of the map (.gpkg, .geojson, .fgb)")
+    add_zone_table_options(o)
     o.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
@@ -216,10 +218,11 @@ def settings_from_args(args: argparse.Namespace) -> PredictSettings:
         monthly_average=args.monthly_average,
         cover_threshold=args.cover_threshold,
     )
+    output = output_path(args.output, "output")
     return PredictSettings(
         input=input_path(args.input, "input raster"),
         outputs=OutputPaths(
-            output_path(args.output, "output"),
+            output,
             output_path(args.confidence, "--confidence"),
             output_path(args.probabilities, "--probabilities"),
         ),
@@ -240,6 +243,7 @@ def settings_from_args(args: argparse.Namespace) -> PredictSettings:
         input_max=args.input_max,
         stats=output_path(args.stats, "--stats"),
         polygons=output_path(args.polygons, "--polygons"),
+        zones=zone_table_from_args(args, output),
         overwrite=args.overwrite,
         allow_download=args.download,
         sentinel2=sentinel2,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli_values import add_common_options, input_path, require_utf8
+from engine.figures.zone_table import add_zone_table_options, zone_table_from_args
 from engine.predict_cli import card_overrides
 from engine.progress import Reporter
 
@@ -65,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     out = p.add_argument_group("outputs")
     out.add_argument("--confidence", action="store_true", help="also a confidence mosaic")
     out.add_argument("--polygons", action="store_true", help="also polygons in one GeoPackage")
+    add_zone_table_options(out)
     add_common_options(p)
     p.set_defaults(func=run_command)
 
@@ -73,6 +75,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     """The frozen `RegionSettings` of the parsed options (no file opened yet)."""
     from engine.io.bands import parse_bands
     from engine.models.registry import load_registry
+    from engine.region.outputs import MAP_NAME
     from engine.region.settings import (
         DEFAULT_BLOCK_PX,
         DEFAULT_RETRIES,
@@ -102,6 +105,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         block_px=args.block_size or DEFAULT_BLOCK_PX,
         confidence=args.confidence,
         polygons=args.polygons,
+        zones=zone_table_from_args(args, args.out_dir.expanduser().absolute() / MAP_NAME),
         allow_download=args.download,
         restart=args.restart,
         cluster=ClusterSettings(

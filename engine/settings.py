@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.area import Extent
 from engine.errors import InvalidInput
+from engine.figures.zone_table import ZoneTable
 from engine.io.bands import RasterBand
 from engine.io.destination import OutputPaths
 from engine.models.overrides import CardOverrides
@@ -70,6 +71,7 @@ class PredictSettings:
     input_max: float | None = None
     stats: Path | None = None
     polygons: Path | None = None
+    zones: ZoneTable | None = None  # a class-area table per zone, written with the map
     overwrite: bool = False
     allow_download: bool = False
     sentinel2: Sentinel2Options = field(default_factory=Sentinel2Options)

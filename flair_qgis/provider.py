@@ -5,10 +5,12 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .algorithms.change import ChangeAlgorithm
 from .algorithms.evaluate import EvaluateAlgorithm
 from .algorithms.install_engine import InstallEngineAlgorithm
 from .algorithms.landcover import LandcoverAlgorithm
 from .algorithms.landcover_region import LandcoverRegionAlgorithm
+from .algorithms.zones import ZonesAlgorithm
 from .icons import plugin_icon
 from .provider_settings import register_settings, unregister_settings
 
@@ -42,6 +44,8 @@ class FlairProvider(QgsProcessingProvider):
             LandcoverAlgorithm(),
             LandcoverRegionAlgorithm(),
             EvaluateAlgorithm(),
+            ZonesAlgorithm(),
+            ChangeAlgorithm(),
             InstallEngineAlgorithm(),
         ):
             self.addAlgorithm(algorithm)

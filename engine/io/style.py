@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from xml.sax.saxutils import quoteattr
 
 from engine.classes import FLAIR_CLASSES, NODATA_CODE, class_name
@@ -38,11 +39,18 @@ def pam_xml() -> str:
 def qml(codes: tuple[int, ...] | None = None) -> str:
     """A QGIS layer style: paletted renderer with the 19 FLAIR classes, labelled; 0 transparent."""
     wanted = set(codes) if codes else {c.code for c in FLAIR_CLASSES}
-    entries = "".join(
-        f'        <paletteEntry value="{c.code}" color="{c.colour}" alpha="255" '
-        f"label={quoteattr(f'{c.code} {c.name}')}/>\n"
-        for c in FLAIR_CLASSES
-        if c.code in wanted
+    return paletted_qml(
+        (c.code, c.colour, f"{c.code} {c.name}") for c in FLAIR_CLASSES if c.code in wanted
+    )
+
+
+def paletted_qml(entries: Iterable[tuple[int, str, str]]) -> str:
+    """A QGIS paletted-renderer style on band 1 from (value, "#rrggbb", label) entries; values
+    without an entry are not drawn."""
+    palette = "".join(
+        f'        <paletteEntry value="{value}" color="{colour}" alpha="255" '
+        f"label={quoteattr(label)}/>\n"
+        for value, colour, label in entries
     )
     return (
         "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
@@ -51,7 +59,7 @@ def qml(codes: tuple[int, ...] | None = None) -> str:
         '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">\n'
         "      <rasterTransparency/>\n"
         "      <colorPalette>\n"
-        f"{entries}"
+        f"{palette}"
         "      </colorPalette>\n"
         "    </rasterrenderer>\n"
         '    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>\n'

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.classes import FLAIR_CLASSES
+from engine.figures.zone_table import ZoneTable
 from engine.grid import Grid
 from engine.io import style
 from engine.io.destination import Destinations
@@ -21,6 +23,9 @@ from engine.region.blocks import Block
 from engine.region.manifest import DONE, BlockRecord
 from engine.region.vrt import map_xml
 from engine.stats import class_areas, write_stats
+
+if TYPE_CHECKING:
+    import geopandas
 
 MAP_NAME = "landcover.vrt"
 CONFIDENCE_NAME = "confidence.vrt"
@@ -37,8 +42,10 @@ def write_region_outputs(
     records: dict[str, BlockRecord],
     polygons: bool,
     reporter: Reporter,
+    zones: tuple[ZoneTable, geopandas.GeoDataFrame] | None = None,
 ) -> dict[str, str]:
-    """Write the mosaics, statistics and polygons of the finished blocks; returns their paths."""
+    """Write the mosaics, statistics, polygons and zone table of the finished blocks; returns
+    their paths."""
     done = [b for b in blocks if b.id in records and records[b.id].state == DONE]
     row0, col0 = area_origin
     written: dict[str, str] = {}
@@ -87,6 +94,11 @@ def write_region_outputs(
                 reporter,
             )
             written["polygons"] = str(path)
+        if zones is not None and done:
+            table, frame = zones
+            table.claim(dest)
+            measured, _ = table.write(dest.temporary(out_dir / MAP_NAME), frame, dest, reporter)
+            written.update(measured)
         dest.commit()
     return written
 

@@ -58,6 +58,7 @@ def run_region(settings: RegionSettings, reporter: Reporter) -> dict[str, Any]:
     out_dir = _output_folder(settings.out_dir)
     with Destinations(overwrite=True) as lock:  # one run per folder at a time
         run_record = lock.claim(out_dir / RUN_RECORD, "region run record", (".json",))
+        zones = settings.zones.read() if settings.zones else None  # before any work
         inputs = gather(settings.inputs)
         reporter.log(_describe(inputs))
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
@@ -81,6 +82,7 @@ def run_region(settings: RegionSettings, reporter: Reporter) -> dict[str, Any]:
             manifest.blocks,
             settings.polygons,
             reporter,
+            (settings.zones, zones) if settings.zones else None,
         )
         stats = _summary(blocks, manifest, figures, plan)
         run_record.write_text(json.dumps(stats, indent=1))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidInput
+from engine.figures.zone_table import ZoneTable
 from engine.models.overrides import CardOverrides
 
 # About 10,000 px: ten cores of the default 1280/128 tiling (0.2 m: 2 km x 2 km, 4.2 km2)
@@ -75,6 +76,7 @@ class RegionSettings:
     block_px: int = DEFAULT_BLOCK_PX
     confidence: bool = False
     polygons: bool = False
+    zones: ZoneTable | None = None  # class areas per zone of the finished map, each run
     allow_download: bool = False
     restart: bool = False
     cluster: ClusterSettings = field(default_factory=ClusterSettings)

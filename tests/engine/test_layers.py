@@ -51,6 +51,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine.pipeline",
             "engine.utt",
             "engine.evaluation",
+            # figures from finished maps (zones, change), beside evaluate; predict and region
+            # call them at the end of a run
+            "engine.figures",
             "engine.interrupt",
             "engine.memory",
         ),

@@ -57,6 +57,8 @@ def test_provider_and_algorithms_registered(qgis_app):
         "flair:landcover": "FLAIR land-cover segmentation",
         "flair:install_engine": "Install or repair the FLAIR engine",
         "flair:evaluate": "Evaluate land-cover map",
+        "flair:zones": "Land-cover statistics by zone",
+        "flair:change": "Land-cover change",
     }
 
 
