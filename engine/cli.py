@@ -206,17 +206,21 @@ def main(argv: list[str] | None = None) -> int:
     func: Callable[[argparse.Namespace, Reporter], dict[str, Any]] = args.func
     received: dict[int, int] = {}
 
-    def hard_stop(code: int) -> None:
-        reporter.error(Cancelled("cancelled; no output was left behind"))
+    def cancelled() -> None:
+        """Say what a stop left: nothing, or for a region the blocks it keeps on purpose."""
+        describe = getattr(args, "cancel_message", None)
+        text = describe(args) if describe else "cancelled; no output was left behind"
+        reporter.error(Cancelled(text))
         if kind != "json":
-            print("flair-landcover: cancelled; no output was left behind", file=sys.stderr)
+            print(f"flair-landcover: {text}", file=sys.stderr)
+
+    def hard_stop(code: int) -> None:
+        cancelled()
 
     try:
         result = run_interruptible(lambda: func(args, reporter), reporter, received, hard_stop)
     except (Cancelled, KeyboardInterrupt):
-        reporter.error(Cancelled("cancelled; no output was left behind"))
-        if kind != "json":
-            print("flair-landcover: cancelled; no output was left behind", file=sys.stderr)
+        cancelled()
         return next(iter(received.values()), 130)
     except EngineError as exc:
         reporter.error(exc)

@@ -68,11 +68,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--polygons", action="store_true", help="also polygons in one GeoPackage")
     add_zone_table_options(out)
     add_common_options(p)
-    p.set_defaults(func=run_command)
+    p.set_defaults(func=run_command, cancel_message=cancel_message)
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
-    """The frozen `RegionSettings` of the parsed options (no file opened yet)."""
+    """The frozen `RegionSettings` of the parsed options, every value checked (no file opened
+    and no folder made yet)."""
     from engine.io.bands import parse_bands
     from engine.models.registry import load_registry
     from engine.region.outputs import MAP_NAME
@@ -99,10 +100,10 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         input_max=args.input_max,
         device=args.device,
         precision=args.precision,
-        tile_size_px=args.tile_size or None,
+        tile_size_px=args.tile_size,  # None: the model's; 0 or less is refused, not defaulted
         margin_px=args.margin,
-        batch_size=args.batch_size or 1,
-        block_px=args.block_size or DEFAULT_BLOCK_PX,
+        batch_size=1 if args.batch_size is None else args.batch_size,
+        block_px=DEFAULT_BLOCK_PX if args.block_size is None else args.block_size,
         confidence=args.confidence,
         polygons=args.polygons,
         zones=zone_table_from_args(args, args.out_dir.expanduser().absolute() / MAP_NAME),
@@ -122,3 +123,11 @@ def run_command(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     from engine.region.run import run_region
 
     return run_region(settings_from_args(args), reporter)
+
+
+def cancel_message(args: argparse.Namespace) -> str:
+    """What a cancelled `region` leaves in its folder (its finished blocks, kept for the next
+    run), for the command line to say after a stop, a hard one included."""
+    from engine.region.manifest import cancel_message as kept
+
+    return kept(args.out_dir.expanduser())

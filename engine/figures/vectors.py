@@ -131,6 +131,18 @@ def zones_in_crs(zones: geopandas.GeoDataFrame, crs: CRS, where: str) -> geopand
     return geometry
 
 
+def neighbours_in_turn(geometries: geopandas.GeoSeries) -> np.ndarray:
+    """Positions of `geometries` in an order that visits neighbours one after another (a
+    Hilbert curve over their bounds), empty ones first: zones measured in this order read the
+    map blocks they share while these are still in GDAL's cache."""
+    empty = np.asarray(geometries.is_empty | geometries.isna())
+    placed = np.flatnonzero(~empty)
+    if not len(placed):
+        return np.flatnonzero(empty)
+    distance = geometries.iloc[placed].hilbert_distance().to_numpy()
+    return np.concatenate([np.flatnonzero(empty), placed[np.argsort(distance, kind="stable")]])
+
+
 def _polygons(geometry: Any) -> Any:
     """The polygons of a repaired geometry (make_valid may add lines and points)."""
     import shapely

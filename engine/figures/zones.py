@@ -25,7 +25,7 @@ from engine.classes import CODES, NODATA_CODE, class_name
 from engine.errors import InvalidInput
 from engine.failures import file_name, io_errors, read_failure
 from engine.figures.maps import FlairMap, check_codes
-from engine.figures.vectors import zone_names, zones_in_crs
+from engine.figures.vectors import neighbours_in_turn, zone_names, zones_in_crs
 from engine.progress import Reporter
 
 if TYPE_CHECKING:
@@ -33,9 +33,14 @@ if TYPE_CHECKING:
     import pandas
 
 MAX_CELLS_IN_MEMORY = 16_000_000  # pixels exactextract holds at once (1 byte each for a map)
-GDAL_CACHE_BYTES = 64 * 1024 * 1024  # GDAL's block cache, as in predict (README, Architecture)
+# GDAL's block cache: larger than predict's 64 MB, since neighbouring zones read the same map
+# blocks again (measured: a 64 MB cache made 500 communes 1.7x slower than one pass)
+GDAL_CACHE_BYTES = 256 * 1024 * 1024
 AREA_CODES: tuple[int, ...] = (NODATA_CODE, *CODES)  # the columns of `ZoneAreas.code_m2`
 M2_PER_HA = 10_000.0
+# zones measured per exactextract call: its fixed cost per call (about 0.03 s) paid once per
+# chunk, progress and cancellation between chunks
+ZONES_PER_CALL = 32
 _OPS = ["unique", "frac", "count"]  # values, their coverage-weighted shares, covered pixels
 
 
@@ -154,21 +159,29 @@ def zone_areas(
     try:
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), rasterio.open(flair_map.path) as ds:
             source = _unmasked_source()(ds)
-            for i in range(n):
+            # neighbours one after another: the map blocks a zone shares with the next are
+            # still in GDAL's cache, not read and decompressed again
+            order = neighbours_in_turn(geometries)
+            measured = order[zone_m2[order] > 0]
+            if len(measured) < n:
+                reporter.advance(n - len(measured))  # zones of no area: nothing to read
+            for start in range(0, len(measured), ZONES_PER_CALL):
                 reporter.check_cancelled()
-                if zone_m2[i] > 0:
-                    found = exact_extract(
-                        source,
-                        geometries.iloc[[i]].to_frame("geometry"),
-                        _OPS,
-                        max_cells_in_memory=MAX_CELLS_IN_MEMORY,
-                    )[0]["properties"]
-                    inside_m2[i] = found["count"] * flair_map.pixel_area_m2
-                    values = np.asarray(found["unique"], dtype=np.int64)
+                chunk = measured[start : start + ZONES_PER_CALL]
+                found = exact_extract(
+                    source,
+                    geometries.iloc[chunk].to_frame("geometry"),
+                    _OPS,
+                    max_cells_in_memory=MAX_CELLS_IN_MEMORY,
+                )
+                for i, feature in zip(chunk, found, strict=True):
+                    figures = feature["properties"]
+                    inside_m2[i] = figures["count"] * flair_map.pixel_area_m2
+                    values = np.asarray(figures["unique"], dtype=np.int64)
                     _check(values, flair_map)
-                    shares = np.asarray(found["frac"], dtype=np.float64)
+                    shares = np.asarray(figures["frac"], dtype=np.float64)
                     code_m2[i] = _by_code(values, shares * inside_m2[i], flair_map.nodata)
-                reporter.advance()
+                reporter.advance(len(chunk))
     except io_errors() as exc:
         raise read_failure(exc, flair_map.path) from exc
     outside_m2 = zone_m2 - inside_m2

@@ -72,8 +72,11 @@ def _read_torch(path: Path) -> object:
         if refused is not None:
             raise ModelError(
                 f"checkpoint {path} holds objects other than tensors ({refused}) and was "
-                "refused for safety: nothing in it was run. If you trust its source, save its "
-                "tensors alone (torch.save(state_dict, 'weights.pth')) and give that file"
+                "refused for safety: these are Python objects, whose loading could run code, "
+                "and nothing in it was run. If you trust its source, convert it once to tensors "
+                f"alone and give that file: in Python, state = torch.load('{path}', "
+                "weights_only=False) (of a Lightning .ckpt, its ['state_dict']), then "
+                "safetensors.torch.save_file(state, 'weights.safetensors')"
             ) from None
         raise _unreadable(path, exc) from exc
     except (
@@ -89,13 +92,23 @@ def _read_torch(path: Path) -> object:
         raise read_failure(exc, path) from exc
 
 
+# torch's safe unpickler refusing a Python object, in each of its wordings; anything else it
+# raises (`Unsupported operand 158`) means bytes that are not a pickle: a damaged file
+_REFUSALS = re.compile(
+    r"Unsupported global: GLOBAL (?P<allowed>[\w.]+)"  # a class not allowlisted
+    r"|unsupported GLOBAL (?P<blocked>[\w.]+) whose module"  # os.system and the like
+    r"|(?P<named>[\w.]+) was not an allowed global"
+    r"|reduce for unrecognized function (?P<function>\S+)"
+    r"|allowlisted via `add_safe_globals`,? but got <class '(?P<built>[\w.]+)'>"
+)
+
+
 def _refused_global(exc: pickle.UnpicklingError) -> str | None:
-    """The global the safe unpickler refused (`io.open`, `argparse.Namespace`), or None when
-    the error is not such a refusal."""
-    found = re.search(
-        r"Unsupported global: GLOBAL ([\w.]+)|([\w.]+) was not an allowed global", str(exc)
-    )
-    return (found.group(1) or found.group(2)) if found else None
+    """What the safe unpickler refused to build (`io.open`, `argparse.Namespace`,
+    `posix.system`), or None when the error is not such a refusal (a truncated or foreign
+    file)."""
+    found = _REFUSALS.search(str(exc))
+    return next(v for v in found.groupdict().values() if v) if found else None
 
 
 def _unreadable(path: Path, exc: BaseException) -> ModelError:

@@ -4,7 +4,10 @@ Local workers are processes (one model each, no shared GIL), each running one bl
 with `threads_per_worker` torch threads; their number comes from the cores and the memory a
 worker needs. A worker that dies (killed, out of memory) has its block rescheduled by Dask's
 scheduler up to `allowed-failures` times; that setting is the scheduler's, so on an existing
-cluster it is whatever `dask scheduler` was started with (default 3).
+cluster it is whatever `dask scheduler` was started with (default 3). The reason a block then
+fails tells a worker Dask's nanny killed for its memory from one that died otherwise (the
+scheduler's events say which). A client that loses its scheduler cancels every block still
+running (`scheduler_lost`); the run stops there and its rerun resumes.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import Cancelled, InvalidInput, RegionError
+from engine.errors import Cancelled, EngineError, InvalidInput, RegionError
 from engine.progress import Reporter
 from engine.region.settings import ClusterSettings
 
+_MEMORY = "worker-restart-memory"  # the nanny's event when it kills a worker for its memory
 WORKER_MEMORY_BYTES = 2_500_000_000  # one worker: the model on a 1280 px tile, plus headroom
 CONNECT_TIMEOUT_S = 20
 
@@ -85,9 +89,26 @@ def _clients(settings: ClusterSettings, reporter: Reporter) -> Iterator[Any]:
                 f"cannot reach the Dask scheduler at {settings.scheduler} ({exc}); start it "
                 "with `dask scheduler` and check the address"
             ) from None
-        with client:
-            reporter.log(f"Dask scheduler {settings.scheduler}, dashboard {client.dashboard_link}")
-            yield client
+        except ValueError as exc:  # an address distributed cannot parse (ClusterSettings checks)
+            raise InvalidInput(
+                f"--scheduler {settings.scheduler!r} is not a Dask scheduler address ({exc}): "
+                "give tcp://HOST:PORT, as `dask scheduler` prints it"
+            ) from None
+        quiet = logging.getLogger("distributed.client")
+        level = quiet.level
+        try:
+            with client:
+                reporter.log(
+                    f"Dask scheduler {settings.scheduler}, dashboard {client.dashboard_link}"
+                )
+                try:
+                    yield client
+                except EngineError:
+                    if client.status != "running":  # lost: closing cuts its reconnection short,
+                        quiet.setLevel(logging.CRITICAL)  # which Dask logs with a traceback
+                    raise
+        finally:
+            quiet.setLevel(level)
         return
     size = local_size(settings)
     try:
@@ -113,7 +134,7 @@ def _clients(settings: ClusterSettings, reporter: Reporter) -> Iterator[Any]:
         )
         try:
             yield client
-        except (Cancelled, KeyboardInterrupt):
+        except (Cancelled, KeyboardInterrupt, EngineError):  # a cancel, or a run stopped
             _kill_workers(cluster)  # a block in a forward pass would hold a graceful close
             raise
 
@@ -134,11 +155,56 @@ def _kill_workers(cluster: Any) -> None:
 
 
 def workers_alive(client: Any) -> int:
-    """Workers the scheduler knows now."""
+    """Workers the scheduler knows now (0, at once, while the client has no scheduler)."""
+    if client.status != "running":
+        return 0
     try:
         return len(client.scheduler_info().get("workers", {}))
     except (OSError, TimeoutError):
         return 0
+
+
+def scheduler_lost(future: Any) -> bool:
+    """Whether a block's future was cancelled because its client lost the scheduler (Dask
+    then cancels every future it holds: their blocks' fate is unknown here)."""
+    from distributed.client import FutureCancelledError
+
+    if not future.cancelled():
+        return False
+    try:
+        future.result(timeout=1)
+    except FutureCancelledError as exc:
+        return exc.reason == "scheduler-connection-lost"
+    except TimeoutError:
+        return False
+    return False
+
+
+def death_reason(client: Any, exc: BaseException) -> str:
+    """Why a block failed whose workers all died mapping it (Dask's `KilledWorker`): the
+    deaths Dask's nanny caused for memory are told apart, from the scheduler's events."""
+    key = getattr(exc, "task", None)
+    try:
+        lost = [
+            msg.get("worker")
+            for _, msg in client.get_events("all")
+            if msg.get("action") == "remove-worker" and key in msg.get("processing-tasks", ())
+        ]
+        memory = {msg.get("worker"): msg.get("rss", 0) for _, msg in client.get_events(_MEMORY)}
+    except (OSError, TimeoutError, AttributeError, TypeError):
+        lost, memory = [], {}
+    killed = [w for w in lost if w in memory]
+    if not killed:
+        return (
+            "the workers mapping it died each time (killed or out of memory; lower "
+            f"--tile-size or give workers more memory): {exc}"
+        )
+    peak = max(memory[w] for w in killed) / 1e9
+    return (
+        f"the workers mapping it died each time, out of memory: Dask killed {len(killed)} of "
+        f"the {len(lost)} for going over their memory limit (at {peak:.2f} GB); lower "
+        "--tile-size or --batch-size, run fewer workers per machine or give them more memory"
+    )
 
 
 def _has_dashboard() -> bool:

@@ -1,72 +1,53 @@
-"""A region's input files: globs, folders or lists per product, checked before any work.
+"""A region's input files: globs, folders or lists per product, found and audited before any work.
 
 IGN's BD ORTHO comes as two products with the same tile names in separate folders (RVB and
-IRC), often with elevation tiles beside them. Every file is opened once here; unreadable files,
-products without files, tiles of another CRS and tiles one product has and the other lacks are
-all listed in one message, before a cluster starts or a model loads.
+IRC), often with elevation tiles beside them. Globs and folders are walked here, following
+links but never a loop (a link back to a folder above it), each real file taken once; then
+`engine.region.audit` opens every file once and lists every problem of every product in one
+message, before a mosaic is written or a model loads.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
-import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import rasterio
-from rasterio._err import CPLE_BaseError
-from rasterio.crs import CRS
-
 from engine.errors import InvalidInput
 from engine.failures import is_gdal_path, user_path
-from engine.grid import Bounds
+from engine.region.audit import (
+    Findings,
+    RasterFile,
+    check_alike,
+    check_coverage,
+    check_min_bands,
+    check_overlaps,
+    listing,
+    open_files,
+    short_pair,
+    tile_key,
+)
 from engine.region.settings import ProductInputs
 
 RASTER_SUFFIXES = (".jp2", ".tif", ".tiff", ".vrt", ".img")
-# BD ORTHO names carry the tile's kilometre coordinates: 33-2024-0410-6425-LA93-0M20-E080.jp2
-_TILE_XY = re.compile(r"(?<!\d)(\d{3,4})-(\d{4})-LA93", re.IGNORECASE)
-_SHOWN = 8  # names listed in a message before "and N more"
 
-
-@dataclass(frozen=True)
-class RasterFile:
-    """One input file as GDAL sees it."""
-
-    path: str
-    crs: CRS
-    bounds: Bounds
-    res: tuple[float, float]
-    width: int
-    height: int
-    count: int
-    dtype: str
-
-    @property
-    def key(self) -> str:
-        """The tile's name across products: BD ORTHO's km coordinates, else the file stem."""
-        found = _TILE_XY.search(Path(self.path).name)
-        return f"{found.group(1)}-{found.group(2)}" if found else Path(self.path).stem
-
-    def describe(self) -> dict[str, Any]:
-        """What identifies the file in the manifest's settings (name, size, time)."""
-        stat = os.stat(self.path) if not is_gdal_path(self.path) else None
-        return {
-            "path": self.path,
-            "size": stat.st_size if stat else None,
-            "mtime_ns": stat.st_mtime_ns if stat else None,
-        }
+__all__ = ["RASTER_SUFFIXES", "RasterFile", "RegionInputs", "expand", "gather"]
 
 
 @dataclass(frozen=True)
 class RegionInputs:
-    """The files of each product, checked and matched."""
+    """The files of each product, checked and matched; `notes` says what was accepted with a
+    remark (files reached twice, loops not followed, tiles overlapping with the same pixels)."""
 
     rgb: tuple[RasterFile, ...] = ()
     irc: tuple[RasterFile, ...] = ()
     elevation: tuple[RasterFile, ...] = ()
     single: RasterFile | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def footprints(self) -> tuple[RasterFile, ...]:
@@ -78,126 +59,203 @@ class RegionInputs:
         return [f.describe() for f in (*files, *self.elevation)]
 
 
-def expand(specs: tuple[str, ...], what: str, problems: list[str]) -> list[str]:
+class _Walk:
+    """Files under `root` matching glob `parts` (`**` is any depth), following links to folders
+    except loops: a link to a folder above it or on the way down to it is named, not followed
+    (Python's glob follows it until the OS gives up: 81 copies of every path)."""
+
+    def __init__(self, parts: Sequence[str], suffixes: tuple[str, ...] = (), hidden: bool = False):
+        self.parts = (*parts, "*") if parts[-1] == "**" else tuple(parts)  # `dir/**`: files
+        self.suffixes = suffixes
+        self.hidden = hidden
+        self.files: list[str] = []
+        self.loops: dict[str, str] = {}  # a loop's link (by its real place) -> as found
+
+    def run(self, root: str) -> list[str]:
+        self._walk(root, 0, (os.path.realpath(root),))
+        return self.files
+
+    def _visible(self, name: str, part: str) -> bool:
+        return self.hidden or not name.startswith(".") or part.startswith(".")
+
+    def _walk(self, folder: str, i: int, chain: tuple[str, ...]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return  # unreadable or vanished: glob says nothing either
+        part, last = self.parts[i], i == len(self.parts) - 1
+        if part == "**":
+            self._walk(folder, i + 1, chain)
+            for entry in entries:
+                inner = self._enter(entry, part, chain)
+                if inner:
+                    self._walk(entry.path, i, inner)
+            return
+        for entry in entries:
+            if not fnmatch.fnmatchcase(entry.name, part) or not self._visible(entry.name, part):
+                continue
+            if last:
+                if entry.is_file() and (
+                    not self.suffixes or entry.name.lower().endswith(self.suffixes)
+                ):
+                    self.files.append(entry.path)
+                continue
+            inner = self._enter(entry, part, chain)
+            if inner:
+                self._walk(entry.path, i + 1, inner)
+
+    def _enter(self, entry: os.DirEntry, part: str, chain: tuple[str, ...]) -> tuple[str, ...]:
+        """The chain of real folders below `entry`, or () when it is no folder or a loop."""
+        if not self._visible(entry.name, part) or not entry.is_dir():
+            return ()
+        real = os.path.realpath(entry.path)
+        if real in chain or os.path.commonpath([chain[-1], real]) == real:  # above it
+            place = os.path.join(chain[-1], entry.name)  # the same link reached twice: once
+            self.loops.setdefault(place, f"{entry.path} -> {real}")
+            return ()
+        return (*chain, real)
+
+
+def _split(pattern: str) -> tuple[str, list[str]]:
+    """The folder a glob starts from (its parts before the first wildcard) and the rest."""
+    parts = Path(pattern).parts
+    for i, part in enumerate(parts):
+        if glob.has_magic(part):
+            return (str(Path(*parts[:i])) if i else "."), list(parts[i:])
+    return pattern, []
+
+
+def expand(specs: Sequence[str], what: str, findings: Findings) -> list[str]:
     """Files named by globs (`RVB/**/*.jp2`), folders (every raster inside, recursively) or
-    paths, sorted, each once. What matches nothing is a problem, not silence."""
+    paths, sorted, each real file once. What matches nothing is a problem; files reached under
+    two paths (links) and loops not followed are noted."""
     found: list[str] = []
+    loops: dict[str, str] = {}
     for spec in specs:
         path = user_path(spec)
         if isinstance(path, str):  # a GDAL path: taken as it is
             found.append(path)
         elif path.is_dir():
-            inside = sorted(
-                str(p.absolute())
-                for p in path.rglob("*")
-                if p.suffix.lower() in RASTER_SUFFIXES and p.is_file()
-            )
+            walk = _Walk(("**", "*"), RASTER_SUFFIXES, hidden=True)
+            inside = sorted(str(Path(p).absolute()) for p in walk.run(str(path)))
+            loops |= walk.loops
             if not inside:
-                problems.append(
+                findings.problems.append(
                     f"{what}: folder {path} holds no raster ({', '.join(RASTER_SUFFIXES)})"
                 )
             found.extend(inside)
         elif glob.has_magic(str(path)):
-            matched = sorted(
-                os.path.abspath(p)
-                for p in glob.glob(str(path), recursive=True)
-                if os.path.isfile(p)
-            )
+            root, parts = _split(str(path))
+            walk = _Walk(parts)
+            matched = sorted(os.path.abspath(p) for p in walk.run(root))
+            loops |= walk.loops
             if not matched:
-                problems.append(f"{what}: {spec} matches no file")
+                findings.problems.append(f"{what}: {spec} matches no file")
             found.extend(matched)
         elif path.is_file():
             found.append(str(path.absolute()))
         else:
-            problems.append(f"{what}: {spec} does not exist")
-    return list(dict.fromkeys(found))
+            findings.problems.append(f"{what}: {spec} does not exist")
+    if loops:
+        findings.notes.append(
+            f"{what}: {len(loops)} link(s) lead back to a folder above them (a loop), not "
+            f"followed: {listing(list(loops.values()))}"
+        )
+    return _once(list(dict.fromkeys(found)), what, findings)
 
 
-def inspect(paths: list[str], what: str, problems: list[str]) -> list[RasterFile]:
-    """Open every file once; unreadable ones and ones without a CRS become problems."""
-    files: list[RasterFile] = []
-    for path in paths:
-        try:
-            with rasterio.open(path) as src:
-                if src.crs is None:
-                    problems.append(f"{what}: {path} has no CRS")
-                    continue
-                files.append(
-                    RasterFile(
-                        path,
-                        src.crs,
-                        tuple(src.bounds),
-                        src.res,
-                        src.width,
-                        src.height,
-                        src.count,
-                        src.dtypes[0],
-                    )
-                )
-        except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
-            problems.append(f"{what}: {path} cannot be read ({exc})")
-    return files
+def real_paths(paths: Iterable[str]) -> list[str]:
+    """Local paths with links resolved; GDAL paths as they are."""
+    return [p if is_gdal_path(p) else os.path.realpath(p) for p in paths]
 
 
-def _one_crs(files: list[RasterFile], what: str, problems: list[str]) -> None:
-    """All tiles of a mosaic in one CRS; the odd ones out are named."""
-    if not files:
-        return
-    first = files[0].crs
-    odd = [f for f in files if f.crs != first]
-    if odd:
-        names = ", ".join(f"{Path(f.path).name} ({f.crs.to_string()})" for f in odd[:_SHOWN])
-        more = f" and {len(odd) - _SHOWN} more" if len(odd) > _SHOWN else ""
-        problems.append(
-            f"{what}: {len(odd)} tile(s) are not in {first.to_string()} like "
-            f"{Path(files[0].path).name}: {names}{more}; reproject them (gdalwarp) first"
+def _once(paths: list[str], what: str, findings: Findings) -> list[str]:
+    """Each real file once, by its own path if that reached it, else by the first that did;
+    the other paths are noted."""
+    groups: dict[str, list[str]] = {}
+    for path, real in zip(paths, real_paths(paths), strict=True):
+        groups.setdefault(real, []).append(path)
+    kept: list[str] = []
+    again: list[str] = []
+    for real, reached in groups.items():
+        chosen = real if real in reached else reached[0]
+        kept.append(chosen)
+        for path in reached:
+            if path != chosen:
+                shown, before = short_pair(path, chosen)
+                again.append(f"{shown} (the same file as {before})")
+    if again:
+        findings.notes.append(
+            f"{what}: {len(again)} file(s) reached twice (through links), taken once: "
+            + listing(again)
+        )
+    order = {path: i for i, path in enumerate(paths)}
+    return sorted(kept, key=order.__getitem__)  # the order they were found in
+
+
+def _shared(found: Sequence[tuple[str, list[str]]], findings: Findings) -> None:
+    """Files given to two products (a link or a pattern reaching the other product's folder)."""
+    owners: dict[str, list[tuple[str, str]]] = {}
+    for what, paths in found:
+        for path, real in zip(paths, real_paths(paths), strict=True):
+            owners.setdefault(real, []).append((what, path))
+    both = [o for o in owners.values() if len(o) > 1]
+    if both:
+        example = " is ".join(f"{path} ({what})" for what, path in both[0])
+        names = [f"{Path(o[0][1]).name} ({' and '.join(w for w, _ in o)})" for o in both]
+        findings.problems.append(
+            f"{len(both)} file(s) are in two products at once: {listing(names)} ({example}); "
+            "narrow the patterns (or remove the link) so each product finds its own files"
         )
 
 
-def _missing(have: list[RasterFile], other: list[RasterFile], what: str, where: str) -> str | None:
-    """The tiles `have` lists that `other` lacks, as one line, or None."""
-    keys = {f.key for f in other}
-    lacking = [f for f in have if f.key not in keys]
+def _missing(have: list[RasterFile], other: list[str], what: str, where: str) -> str | None:
+    """The tiles `have` lists that `other`'s files (readable or not) lack, as one line."""
+    keys = {tile_key(path) for path in other}
+    lacking = [f.name for f in have if f.key not in keys]
     if not lacking:
         return None
-    names = ", ".join(Path(f.path).name for f in lacking[:_SHOWN])
-    more = f" and {len(lacking) - _SHOWN} more" if len(lacking) > _SHOWN else ""
-    return f"{what} lacks {len(lacking)} tile(s) that {where} has: {names}{more}"
+    return f"{what} lacks {len(lacking)} tile(s) that {where} has: {listing(lacking)}"
 
 
 def gather(products: ProductInputs) -> RegionInputs:
-    """Every file of every product, opened and matched; InvalidInput lists all problems."""
-    problems: list[str] = []
+    """Every file of every product found, opened once and audited; InvalidInput lists every
+    problem of every product in one message."""
+    findings = Findings()
     if products.single:
-        single = inspect(expand((products.single,), "--input", problems), "--input", problems)
-        elevation = inspect(
-            expand(products.elevation, "--elevation", problems), "--elevation", problems
-        )
-        _one_crs(elevation, "--elevation", problems)
-        _raise(problems)
-        return RegionInputs(single=single[0], elevation=tuple(elevation))
-    rgb = inspect(expand(products.rgb, "--rgb", problems), "--rgb", problems)
-    irc = inspect(expand(products.irc, "--irc", problems), "--irc", problems)
-    elevation = inspect(
-        expand(products.elevation, "--elevation", problems), "--elevation", problems
-    )
-    _one_crs(rgb + irc, "--rgb and --irc", problems)
-    _one_crs(elevation, "--elevation", problems)
-    problems += [
-        f"--rgb: {Path(f.path).name} has {f.count} band(s), RVB needs 3" for f in rgb if f.count < 3
-    ]
+        specs = {"--input": (products.single,), "--elevation": products.elevation}
+    else:
+        specs = {"--rgb": products.rgb, "--irc": products.irc, "--elevation": products.elevation}
+    found = [(what, expand(spec, what, findings)) for what, spec in specs.items() if spec]
+    _shared(found, findings)
+    opened = dict(zip((what for what, _ in found), open_files(found, findings), strict=True))
+    paths = dict(found)
+    rgb, irc = opened.get("--rgb", []), opened.get("--irc", [])
+    elevation = opened.get("--elevation", [])
+    check_alike(rgb + irc, "--rgb and --irc" if irc else "--rgb", ("crs", "dtype"), findings)
+    check_min_bands(rgb, "--rgb (RVB)", 3, findings)
+    check_alike([f for f in rgb if f.count >= 3], "--rgb", ("count",), findings)
+    check_alike(rgb, "--rgb", ("nodata",), findings)
+    check_alike(irc, "--irc", ("count", "nodata"), findings)
+    check_alike(elevation, "--elevation", ("crs", "dtype", "count", "nodata"), findings)
     if irc:
         for line in (
-            _missing(rgb, irc, "--irc (IRC)", "--rgb (RVB)"),
-            _missing(irc, rgb, "--rgb (RVB)", "--irc (IRC)"),
+            _missing(rgb, paths["--irc"], "--irc (IRC)", "--rgb (RVB)"),
+            _missing(irc, paths["--rgb"], "--rgb (RVB)", "--irc (IRC)"),
         ):
             if line:
-                problems.append(line)
-    _raise(problems)
-    return RegionInputs(tuple(rgb), tuple(irc), tuple(elevation))
-
-
-def _raise(problems: list[str]) -> None:
-    if problems:
-        lines = "\n  ".join(problems)
-        raise InvalidInput(f"the region's inputs have {len(problems)} problem(s):\n  {lines}")
+                findings.problems.append(line)
+    check_coverage(rgb, elevation, "--elevation", findings)
+    for what, files in (("--rgb", rgb), ("--irc", irc), ("--elevation", elevation)):
+        check_overlaps(files, what, findings)
+    if findings.problems:
+        lines = "\n  ".join(findings.problems + [f"(noted: {n})" for n in findings.notes])
+        raise InvalidInput(
+            f"the region's inputs have {len(findings.problems)} problem(s):\n  {lines}"
+        )
+    single = opened.get("--input", [])
+    if single:
+        return RegionInputs(
+            single=single[0], elevation=tuple(elevation), notes=tuple(findings.notes)
+        )
+    return RegionInputs(tuple(rgb), tuple(irc), tuple(elevation), notes=tuple(findings.notes))

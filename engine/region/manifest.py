@@ -4,23 +4,49 @@ It is rewritten after every block that ends (write to a temporary, rename: `engi
 .destination`), so a crash of the client, of a worker or of the whole cluster leaves either the
 previous manifest or the next one, never a torn file. A block counts as done on a later run only
 when its record says so, every output it names still exists with the recorded SHA-256, and the
-settings hash is the same; changed settings are refused unless the run restarts.
+settings hash is the same; changed settings are refused unless the run restarts, naming each
+change (an input file's size or time, the mask, `--tile-size 512 was 1024`). The model and the
+mask are part of the settings by content (the SHA-256 of the weights, of the card file, of the
+mask's files), so files replaced at the same path between two runs are refused too: a resume
+never mixes two models or two areas in one map.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidInput, OutputError
+from engine.failures import is_gdal_path
 from engine.io.destination import Destinations
 
 MANIFEST_NAME = "manifest.json"
 VERSION = 1
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+STATES = (DONE, FAILED, SKIPPED)
+N_CODES = 20  # a record's counts: pixels of each code 0..19
+BLOCKS_DIR = "blocks"
+# settings recorded by content; a change to them gets its own sentence (what and which file)
+MODEL_CONTENT = {"weights_sha256": "model weights", "card_sha256": "model card"}
+SHAPEFILE_PARTS = (".shp", ".dbf", ".shx", ".prj")  # what a shapefile mask is recorded by
+# how a refusal names the other settings: their option, and what a None of theirs means
+OPTIONS = {
+    "model": ("--model", "a checkpoint file"),
+    "overrides": ("--channels/--classes/--inactive/--normalization", "none"),
+    "bands": ("--bands", "the model's channels"),
+    "input_max": ("--input-max", "the default"),
+    "precision": ("--precision", "auto"),
+    "tile_size_px": ("--tile-size", "the model's"),
+    "margin_px": ("--margin", "the model's"),
+    "block_px": ("--block-size", "the default"),
+    "confidence": ("--confidence", ""),
+    "polygons": ("--polygons", ""),
+}
+SHOWN = 3  # files named per kind of change before "and N more"
 
 
 def sha256_file(path: Path) -> str:
@@ -30,6 +56,29 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def mask_content(mask: Path | str | None) -> dict[str, Any] | None:
+    """The mask as the manifest records it: the SHA-256 of its file (of a shapefile's .shp,
+    .dbf, .shx and .prj; of every file in a folder such as a FileGDB), keyed by suffix or name
+    inside the folder so the same file moved or renamed resumes; a GDAL path or URL by its
+    string, unread."""
+    if mask is None:
+        return None
+    if isinstance(mask, str) and is_gdal_path(mask):
+        return {"gdal": mask}
+    path = Path(mask)
+    if path.is_dir():
+        files = {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*")) if p.is_file()}
+    elif path.suffix.lower() == ".shp":
+        files = {
+            p.suffix.lower(): p
+            for p in sorted(path.parent.iterdir())
+            if p.stem == path.stem and p.suffix.lower() in SHAPEFILE_PARTS and p.is_file()
+        }
+    else:
+        files = {path.suffix.lower() or path.name: path}
+    return {"sha256": {name: sha256_file(p) for name, p in files.items()}}
 
 
 def settings_hash(key: dict[str, Any]) -> str:
@@ -53,11 +102,34 @@ class BlockRecord:
     worker: str = ""
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BlockRecord:
-        d = dict(d)
-        d["window"] = tuple(d["window"])
-        d["counts"] = tuple(d.get("counts", ()))
-        return cls(**d)
+    def from_dict(cls, d: Any) -> BlockRecord:
+        """A record as `asdict` wrote it; ValueError says what is missing or wrong."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a block record is a {type(d).__name__}, not an object")
+        name = d.get("id", "?")
+        missing = [k for k in ("id", "window", "state", "run") if k not in d]
+        if missing:
+            raise ValueError(f"block record {name} lacks {', '.join(missing)}")
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"block record {name} has unknown field(s) {', '.join(unknown)}")
+        if d["state"] not in STATES:
+            raise ValueError(f"block record {name} has state {d['state']!r}")
+        window = tuple(d["window"])
+        if len(window) != 4 or not all(isinstance(v, int) for v in window):
+            raise ValueError(f"block record {name} has window {d['window']!r}")
+        outputs = d.get("outputs", {})
+        if not isinstance(outputs, dict) or not all(
+            isinstance(e, dict)
+            and isinstance(e.get("file"), str)
+            and isinstance(e.get("sha256"), str)
+            for e in outputs.values()
+        ):
+            raise ValueError(f"block record {name} has outputs {outputs!r}")
+        counts = tuple(d.get("counts", ()))
+        if counts and (len(counts) != N_CODES or not all(isinstance(c, int) for c in counts)):
+            raise ValueError(f"block record {name} has counts {list(counts)!r}")
+        return cls(**{**d, "window": window, "counts": counts})
 
     def intact(self, out_dir: Path) -> bool:
         """Done, and every output still there with its recorded checksum."""
@@ -81,38 +153,35 @@ class Manifest:
         self.blocks: dict[str, BlockRecord] = {}
 
     @classmethod
-    def open(cls, out_dir: Path, key: dict[str, Any], restart: bool) -> Manifest:
+    def open(
+        cls,
+        out_dir: Path,
+        key: dict[str, Any],
+        restart: bool,
+        files: dict[str, str | None] | None = None,
+    ) -> Manifest:
         """The folder's manifest for a new run of these settings; a fresh one when there is
-        none or `restart`. Other settings than the recorded ones are refused, naming them."""
+        none or `restart`. Other settings than the recorded ones are refused, naming each
+        change; `files` names the files behind `MODEL_CONTENT`'s keys and the mask for that
+        message. A manifest that recorded only the settings' hash (an earlier engine) resumes
+        when the hash is the same and is refused otherwise. Nothing is written here."""
         path = out_dir / MANIFEST_NAME
         key = json.loads(json.dumps(key, default=str))  # as it reads back from the file
         wanted = settings_hash(key)
         if restart or not path.exists():
             manifest = cls(path, wanted, key)
         else:
-            try:
-                data = json.loads(path.read_text())
-                old_hash, old_settings = data["settings_hash"], data["settings"]
-            except (OSError, ValueError, KeyError) as exc:
-                raise InvalidInput(
-                    f"{path} is not a manifest this engine wrote ({exc}); add --restart to start "
-                    "the region again"
-                ) from None
+            old_hash, old_settings, runs, records = _read(path)
             if old_hash != wanted:
-                changed = sorted(
-                    k for k in set(key) | set(old_settings) if key.get(k) != old_settings.get(k)
-                )
-                raise InvalidInput(
-                    f"{out_dir} holds a region mapped with other settings (changed: "
-                    f"{', '.join(changed)}); rerun with the same settings to resume, add "
-                    "--restart to map it again with these, or choose another folder"
-                )
-            manifest = cls(path, wanted, key, int(data.get("runs", 0)))
-            for d in data.get("blocks", {}).values():
-                record = BlockRecord.from_dict(d)
-                manifest.blocks[record.id] = record
+                raise InvalidInput(_changed(out_dir, key, old_settings, records, files or {}))
+            manifest = cls(path, wanted, key, runs)
+            manifest.blocks = {r.id: r for r in records}
         manifest.runs += 1
         return manifest
+
+    def done(self) -> set[str]:
+        """The blocks recorded as done."""
+        return {k for k, r in self.blocks.items() if r.state == DONE}
 
     def record(self, record: BlockRecord) -> None:
         """Set a block's record and save at once."""
@@ -137,3 +206,180 @@ class Manifest:
             if isinstance(exc, OutputError):
                 raise
             raise OutputError(f"cannot write the manifest {self.path}: {exc}") from None
+
+
+def _read(path: Path) -> tuple[str, dict[str, Any] | None, int, list[BlockRecord]]:
+    """The settings hash, settings (None when only their hash was recorded), run count and
+    records of a manifest file; InvalidInput when it is not one this engine wrote (torn by
+    hand, another program's, another version)."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("blocks", {}), dict):
+            raise ValueError("not an object with a blocks object")
+        old_hash, old_settings = data["settings_hash"], data.get("settings")
+        if not isinstance(old_hash, str):
+            raise ValueError("its settings hash is not a string")
+        if old_settings is not None and not isinstance(old_settings, dict):
+            raise ValueError("its settings are not an object")
+        runs = int(data.get("runs", 0))
+        records = [BlockRecord.from_dict(d) for d in data.get("blocks", {}).values()]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise InvalidInput(
+            f"{path} is not a manifest this engine wrote ({what}); rerun with --restart to map "
+            "the region again (its blocks are mapped anew)"
+        ) from None
+    return old_hash, old_settings, runs, records
+
+
+def _changed(
+    out_dir: Path,
+    key: dict[str, Any],
+    old: dict[str, Any] | None,
+    records: list[BlockRecord],
+    files: dict[str, str | None],
+) -> str:
+    """Why a folder's blocks cannot be resumed with these settings, field by field: the
+    model's content first (the file, its SHA-256 now and then), then every other change (an
+    input file's size or time, the mask, `--tile-size 512 was 1024`)."""
+    done = sum(r.state == DONE for r in records)
+    if old is None:
+        return (
+            f"{out_dir} holds {done} block(s) mapped with other settings, recorded only by their "
+            "hash (by an earlier version of the engine), so what changed cannot be named: rerun "
+            "with the same settings to resume them, or rerun with --restart to map everything again"
+        )
+    changed = sorted(k for k in set(key) | set(old) if key.get(k) != old.get(k))
+    parts = []
+    for name, what in MODEL_CONTENT.items():
+        if name not in changed:
+            continue
+        new_value, old_value = key.get(name), old.get(name)
+        now = f"{files.get(name) or 'none'} has SHA-256 {new_value}" if new_value else "none now"
+        then = f"SHA-256 {old_value}" if old_value else "none (or one not recorded by content)"
+        parts.append(
+            f"the {what} changed since the {done} block(s) already done in {out_dir}: {now}, "
+            f"they were mapped with {then}"
+        )
+    others = [k for k in changed if k not in MODEL_CONTENT]
+    details = "; ".join(
+        line for k in others for line in _setting_change(k, key.get(k), old.get(k), files)
+    )
+    if parts:
+        also = f"; other settings changed too ({', '.join(others)}: {details})" if others else ""
+        return (
+            "; ".join(parts) + also + "; resuming would mix two models in one map: rerun with "
+            "--restart to map every block with this model, or give the earlier one to resume"
+        )
+    return (
+        f"{out_dir} holds a region mapped with other settings (changed: {', '.join(others)}): "
+        f"{details}; its {done} block(s) done were mapped with the earlier ones: rerun with the "
+        "same settings to resume them, or rerun with --restart to map everything again with "
+        "these (or choose another folder)"
+    )
+
+
+def _setting_change(name: str, new: Any, old: Any, files: dict[str, str | None]) -> list[str]:
+    """How one setting changed, in the user's words (its option, its values now and then)."""
+    if name == "inputs":
+        return _inputs_change(new, old)
+    if name == "mask":
+        return [_mask_change(new, old, files.get("mask"))]
+    option, default = OPTIONS.get(name, (name, "none"))
+    if isinstance(new, bool) or isinstance(old, bool):
+        return [f"{option} is given now, it was not" if new else f"{option} was given, not now"]
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return default
+        if isinstance(value, list):
+            return ",".join("-" if v is None else str(v) for v in value)
+        return str(value)
+
+    return [f"{option} {shown(new)} was {shown(old)}"]
+
+
+def _inputs_change(new: Any, old: Any) -> list[str]:
+    """Input files changed (size, time), new or gone since the blocks done, a few named."""
+    try:
+        now = {f["path"]: f for f in new}
+        then = {f["path"]: f for f in old}
+    except (TypeError, KeyError):  # recorded otherwise by another version
+        return ["the input files changed"]
+    changed = []
+    for path, f in now.items():
+        before = then.get(path)
+        if before is None or before == f:
+            continue
+        how = []
+        if f.get("size") != before.get("size"):
+            how.append(f"size {_number(before.get('size'))} -> {_number(f.get('size'))} bytes")
+        if f.get("mtime_ns") != before.get("mtime_ns"):
+            how.append(f"modified {_when(before.get('mtime_ns'))} -> {_when(f.get('mtime_ns'))}")
+        changed.append(f"{path} ({', '.join(how) or 'recorded otherwise'})")
+    lines = []
+    for items, what in (
+        (changed, "changed since the blocks done"),
+        ([p for p in now if p not in then], "given now, not then"),
+        ([p for p in then if p not in now], "given then, not now"),
+    ):
+        if items:
+            more = f" and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+            files = "; ".join(items[:SHOWN])
+            lines.append(f"{len(items)} input file(s) {what}: {files}{more}")
+    return lines or ["the input files are listed in another order"]
+
+
+def _mask_change(new: Any, old: Any, mask_file: str | None) -> str:
+    """The mask: given or not, its files' contents, or recorded by path by an earlier engine."""
+    if new is None:
+        return "no --mask now, there was one"
+    if old is None:
+        return f"--mask {mask_file} now, there was none" if mask_file else "a mask now, none then"
+    if isinstance(old, str):
+        return (
+            f"the mask was recorded by its path ({old}) by an earlier version of the engine, "
+            "not by content, so it cannot be known to be the same"
+        )
+    if isinstance(new, dict) and isinstance(old, dict) and "sha256" in new and "sha256" in old:
+        now, then = new["sha256"], old["sha256"]
+        differ = sorted(n for n in set(now) | set(then) if now.get(n) != then.get(n))
+        return (
+            f"the mask changed: {mask_file or 'its file'} has other contents "
+            f"({', '.join(differ)}) than the one the blocks done were mapped with"
+        )
+    return f"the mask changed: {mask_file or new} is another one than {old}"
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
+def _when(mtime_ns: Any) -> str:
+    if not isinstance(mtime_ns, int):
+        return "?"
+    seconds, ns = divmod(mtime_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
+
+
+def cancel_message(out_dir: Path) -> str:
+    """What a cancelled region run leaves: its finished blocks, kept on purpose for the next
+    run (read from the manifest on disk, which is the truth after any stop)."""
+    out_dir = Path(out_dir).absolute()
+    path = out_dir / MANIFEST_NAME
+    if not path.is_file():
+        return "cancelled; no output was left behind"
+    try:
+        _, _, _, records = _read(path)
+    except InvalidInput:
+        return f"cancelled; {path} could not be read back"
+    done = sum(r.state == DONE for r in records)
+    if not done:
+        return (
+            f"cancelled before any block finished; {path} records none done, so the next run "
+            "maps them all"
+        )
+    return (
+        f"cancelled; the {done} block(s) finished are kept in {out_dir / BLOCKS_DIR} and the "
+        "next run of the same command resumes from them"
+    )

@@ -1,8 +1,10 @@
 """The region's input mosaics, written into its output folder before any work.
 
 `inputs/mosaic.vrt` holds R, G, B (RVB), NIR (IRC band 1, when given) and an alpha band of
-where RVB has data, on RVB's grid; `inputs/elevation.vrt` mosaics the elevation tiles on their
-own grid (each block's reader aligns it on the processing grid, as `predict --elevation` does).
+where RVB has data (and, when tiles declare nodata, where no band is at it: `inputs/valid.vrt`
+holds the validity layers it is computed from), on RVB's grid; `inputs/elevation.vrt` mosaics
+the elevation tiles on their own grid, their nodata kept (each block's reader aligns it on the
+processing grid, as `predict --elevation` does).
 Workers on other machines read these files: the output folder must be shared with them.
 """
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 from engine.io.destination import Destinations
 from engine.region.inputs import RegionInputs
-from engine.region.vrt import Band, Source, grid_of, mosaic_xml, product_bands
+from engine.region.vrt import VALIDITY_NAME, Band, Source, grid_of, mosaic_xml, product_bands
 
 INPUTS_DIR = "inputs"
 
@@ -27,7 +29,13 @@ def write_input_mosaics(out_dir: Path, inputs: RegionInputs) -> tuple[str, str |
             image = inputs.single.path
         else:
             path = folder / "mosaic.vrt"
-            xml = mosaic_xml(grid_of(inputs.rgb), product_bands(inputs.rgb, inputs.irc))
+            grid = grid_of(inputs.rgb)
+            mosaic = product_bands(inputs.rgb, inputs.irc)
+            if mosaic.validity:
+                dest.claim(folder / VALIDITY_NAME, "validity layers", (".vrt",)).write_text(
+                    mosaic_xml(grid, mosaic.validity)
+                )
+            xml = mosaic_xml(grid, mosaic.bands, mosaic.mask)
             dest.claim(path, "input mosaic", (".vrt",)).write_text(xml)
             image = str(path)
         elevation = None
@@ -36,7 +44,9 @@ def write_input_mosaics(out_dir: Path, inputs: RegionInputs) -> tuple[str, str |
         elif inputs.elevation:
             path = folder / "elevation.vrt"
             files = inputs.elevation
-            band = Band(tuple(Source(f, 1) for f in files), files[0].dtype, "Gray", "elevation")
+            nodata = files[0].nodata  # the same for every tile (checked)
+            sources = tuple(Source(f, 1, nodata=f.nodata) for f in files)
+            band = Band(sources, files[0].dtype, "Gray", "elevation", nodata)
             dest.claim(path, "elevation mosaic", (".vrt",)).write_text(
                 mosaic_xml(grid_of(files), [band])
             )

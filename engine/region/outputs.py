@@ -1,19 +1,29 @@
-"""The region's outputs, built from its finished blocks: map mosaic, statistics, polygons.
+"""The region's output folder, and its outputs built from the finished blocks: map mosaic,
+statistics, polygons.
 
-Each is written under a temporary name and renamed into place together (`engine.io
+Each output is written under a temporary name and renamed into place together (`engine.io
 .destination`), so a crash while merging leaves the previous versions. Statistics count every
 pixel of the region: blocks no data or polygon reaches, and blocks not finished, are no data.
+A run remembers what it created in the folder and removes it again if it stops before its
+first block (`OutputFolder`); a run that changes which blocks are done (blocks to map, a
+`--restart`) first retires these outputs (`retire_region_outputs`), so that whatever stops it,
+the outputs present describe exactly the blocks the manifest says are done; and what its killed
+workers left half-written is swept once they are gone (`sweep_leftovers`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.classes import FLAIR_CLASSES
+from engine.errors import OutputError
 from engine.figures.zone_table import ZoneTable
 from engine.grid import Grid
 from engine.io import style
@@ -32,6 +42,52 @@ CONFIDENCE_NAME = "confidence.vrt"
 STATS_NAMES = ("stats.json", "stats.csv")
 BLOCK_STATS_NAME = "stats_blocks.csv"
 POLYGONS_NAME = "landcover.gpkg"
+
+
+@dataclass
+class OutputFolder:
+    """A region's output folder and what this run created in it, in order: removed again
+    while no block has run, so a failed check or an early cancel leaves the folder as found."""
+
+    path: Path
+    created: list[Path] = field(default_factory=list)
+    kept: bool = False
+
+    @classmethod
+    def open(cls, path: Path) -> OutputFolder:
+        """The folder, checked, and made when absent (the run's lock goes there)."""
+        path = Path(path).absolute()
+        if path.is_file():
+            raise OutputError(f"{path} is a file; the region's output is a folder")
+        if not path.parent.is_dir():
+            raise OutputError(f"folder {path.parent} does not exist; create it first")
+        folder = cls(path)
+        folder.expect(path)
+        path.mkdir(exist_ok=True)
+        return folder
+
+    def expect(self, path: Path) -> None:
+        """`path` is about to be created: remember it when it is not there yet."""
+        if not path.exists():
+            self.created.append(path)
+
+    def keep(self) -> None:
+        """Blocks are about to run: from now on, what the run made stays."""
+        self.kept = True
+
+    def undo(self) -> None:
+        """Remove what the run made (call it once the run's lock is released), unless kept."""
+        if self.kept:
+            return
+        for path in reversed(self.created):
+            if path == self.path:
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only when empty: nothing but what this run made was there
+            elif path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        self.created.clear()
 
 
 def write_region_outputs(
@@ -101,6 +157,58 @@ def write_region_outputs(
             written.update(measured)
         dest.commit()
     return written
+
+
+def retire_region_outputs(out_dir: Path, also: tuple[Path, ...] = ()) -> list[str]:
+    """Remove the region's folder-level outputs (its map and confidence mosaics, style,
+    statistics, polygons, the default zone table) and `also` (the run record, a zone table
+    elsewhere): what must not outlive the set of done blocks it describes, once a run (a
+    resume, a restart) is about to change it. The map goes first, its companions after it.
+    Blocks are left: they are the manifest's. Returns the names removed."""
+    mosaics = [out_dir / MAP_NAME, out_dir / CONFIDENCE_NAME]
+    names = [
+        *mosaics,
+        *(m.with_name(m.name + ".aux.xml") for m in mosaics),  # GDAL's statistics of them
+        out_dir / Path(MAP_NAME).with_suffix(".qml").name,
+        *(out_dir / n for n in (*STATS_NAMES, BLOCK_STATS_NAME)),
+        out_dir / POLYGONS_NAME,
+        *ZoneTable.beside(out_dir / MAP_NAME),
+        *also,
+    ]
+    sqlite = [
+        p.with_name(p.name + s) for p in names if p.suffix == ".gpkg" for s in ("-wal", "-shm")
+    ]
+    removed = []
+    for path in dict.fromkeys([*names, *sqlite]):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path.name)
+    return removed
+
+
+def sweep_leftovers(folder: Path) -> list[str]:
+    """Remove what writers killed mid-file left in `folder` (the blocks of the local workers
+    a cancel kills, or of a worker that died): the temporaries of every file whose lock no
+    live process holds, and the lock. Files a live writer holds are left to it. Returns the
+    names whose leftovers were removed."""
+    try:
+        locks = sorted(folder.glob(".*.lock"))
+    except OSError:
+        return []
+    swept = []
+    for lock in locks:
+        target = folder / lock.name[1 : -len(".lock")]
+        leftovers = Destinations(overwrite=True)
+        try:
+            leftovers.claim(target, "leftover")  # sweeps the temporaries of a dead writer
+        except OutputError:
+            continue  # a live writer holds it (or the folder went): its own to finish
+        finally:
+            leftovers.abort()  # releases the lock and removes its file
+        swept.append(target.name)
+    return swept
 
 
 def _block_table(done: list[Block], records: dict[str, BlockRecord], temp: Path) -> None:

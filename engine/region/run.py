@@ -1,14 +1,18 @@
-"""The order of a region run: inputs, geometry, manifest, blocks on the cluster, outputs.
+"""The order of a region run: checks, inputs, geometry, manifest, blocks on the cluster, outputs.
 
-Everything cheap comes first: every input file is opened and matched, the model is loaded and
-checked against the mosaic's bands, the grid and its blocks are fixed, and the manifest decides
-which blocks are left, all before a cluster starts. Blocks then run as Dask tasks; each one
-that ends is recorded in the manifest at once. At the end the region's outputs are built from
-the finished blocks; blocks that failed are listed and the run ends non-zero.
+Everything cheap comes first, and every check before anything is written: every input file is
+opened and matched, the mask is read against the mosaic's footprint, an external scheduler is
+reached, the model is loaded and hashed, and the manifest is read and compared (the model by
+content), before the model is checked against the mosaic's bands and the grid and its blocks
+are fixed. A run that stops before its first block leaves the folder as it found it. Blocks
+then run as Dask tasks; each one that ends is recorded in the manifest at once. At the end the
+region's outputs are built from the finished blocks; blocks that failed are listed and the run
+ends non-zero.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -19,22 +23,47 @@ from typing import Any
 import rasterio
 from rasterio.warp import transform_bounds
 
+from engine.area import area_from_polygons
 from engine.errors import Cancelled, InvalidInput, OutputError, RegionError
+from engine.failures import write_failure
 from engine.grid import Bounds
 from engine.io.bands import RasterBand, resolve_raster_bands
 from engine.io.destination import Destinations, OutputPaths
 from engine.io.tile_reader import open_raster
-from engine.models.loader import load_model
+from engine.models.loader import LoadedModel, load_model, sidecar_card_path
+from engine.models.registry import load_registry
 from engine.pipeline import GDAL_CACHE_BYTES
 from engine.planning import Plan, plan_run
 from engine.progress import Reporter
 from engine.region.blocks import Block, cut, reaches
-from engine.region.cluster import local_size, open_client, workers_alive
+from engine.region.cluster import (
+    death_reason,
+    local_size,
+    open_client,
+    scheduler_lost,
+    workers_alive,
+)
 from engine.region.inputs import RegionInputs, gather
-from engine.region.manifest import DONE, FAILED, SKIPPED, BlockRecord, Manifest
-from engine.region.mosaic import write_input_mosaics
-from engine.region.outputs import write_region_outputs
+from engine.region.manifest import (
+    BLOCKS_DIR,
+    DONE,
+    FAILED,
+    SKIPPED,
+    BlockRecord,
+    Manifest,
+    cancel_message,
+    mask_content,
+    sha256_file,
+)
+from engine.region.mosaic import INPUTS_DIR, write_input_mosaics
+from engine.region.outputs import (
+    OutputFolder,
+    retire_region_outputs,
+    sweep_leftovers,
+    write_region_outputs,
+)
 from engine.region.settings import RegionSettings
+from engine.region.vrt import grid_of
 from engine.region.worker import BlockJob, compute_block
 from engine.settings import PredictSettings
 
@@ -54,25 +83,65 @@ class RunFigures:
 
 
 def run_region(settings: RegionSettings, reporter: Reporter) -> dict[str, Any]:
-    """Map the region; returns the `done` event's outputs and statistics."""
-    out_dir = _output_folder(settings.out_dir)
+    """Map the region; returns the `done` event's outputs and statistics.
+
+    A run that stops before its first block is submitted (a failed check, a cancel) removes
+    what it made in the folder (the folder itself, `inputs/`, `blocks/`, a first manifest): the
+    folder is left as it was found. From the first block on, finished blocks are kept for the
+    next run, and a cancel says how many (`Cancelled`'s message).
+    """
+    made = OutputFolder.open(settings.out_dir)
+    try:
+        return _run(settings, made, reporter)
+    except (Cancelled, KeyboardInterrupt):
+        made.undo()
+        raise Cancelled(cancel_message(made.path)) from None
+    except BaseException:
+        made.undo()
+        raise
+    finally:
+        if not settings.cluster.scheduler:  # the local workers are gone, killed or not
+            sweep_leftovers(made.path / BLOCKS_DIR)
+
+
+def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> dict[str, Any]:
+    out_dir = made.path
     with Destinations(overwrite=True) as lock:  # one run per folder at a time
         run_record = lock.claim(out_dir / RUN_RECORD, "region run record", (".json",))
-        zones = settings.zones.read() if settings.zones else None  # before any work
+        zones = settings.zones.read() if settings.zones else None  # every check before any work
         inputs = gather(settings.inputs)
         reporter.log(_describe(inputs))
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
-            mosaic, elevation = write_input_mosaics(out_dir, inputs)
-            base = _base_settings(settings, out_dir, mosaic, elevation)
-            plan = _geometry(base, reporter)
-        blocks = cut(plan.area.window, plan.tiling, settings.block_px)
-        manifest = Manifest.open(out_dir, settings.result_key(inputs.describe()), settings.restart)
-        todo = _blocks_left(blocks, manifest, plan, inputs, out_dir, reporter)
-        figures = RunFigures()
-        started = time.perf_counter()
-        if todo:
-            _run_blocks(todo, base, settings, out_dir, plan, manifest, figures, reporter)
-        figures.wall_seconds = time.perf_counter() - started
+        for note in inputs.notes:  # accepted, but the user should know (links, copies)
+            reporter.log(note, "WARNING")
+        if settings.mask:  # there, polygons, over the mosaic: checked before the model loads
+            area_from_polygons(grid_of(inputs.footprints), settings.mask)
+        with contextlib.ExitStack() as cluster:
+            client = None
+            if settings.cluster.scheduler:  # reached before the model loads, kept for the run
+                client = cluster.enter_context(open_client(settings.cluster, reporter))
+            loaded = _load(settings, reporter)
+            manifest = _open_manifest(settings, out_dir, inputs, loaded, reporter)
+            reporter.check_cancelled()
+            made.expect(out_dir / INPUTS_DIR)
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
+                mosaic, elevation = write_input_mosaics(out_dir, inputs)
+                base = _base_settings(settings, out_dir, mosaic, elevation)
+                plan = _geometry(base, reporter, loaded)
+            blocks = cut(plan.area.window, plan.tiling, settings.block_px)
+            made.expect(manifest.path)
+            described = manifest.done()
+            todo = _blocks_left(blocks, manifest, plan, inputs, out_dir, reporter)
+            reporter.check_cancelled()  # a stop until here leaves the folder's outputs whole
+            if settings.restart or todo or manifest.done() != described:
+                _retire_outputs(settings, out_dir, reporter)  # before the manifest changes
+            manifest.save()
+            figures = RunFigures()
+            started = time.perf_counter()
+            if todo:
+                made.expect(out_dir / BLOCKS_DIR)
+                (out_dir / BLOCKS_DIR).mkdir(exist_ok=True)
+                _run_blocks(todo, base, settings, plan, manifest, figures, reporter, client, made)
+            figures.wall_seconds = time.perf_counter() - started
         reporter.check_cancelled()
         outputs = write_region_outputs(
             out_dir,
@@ -102,14 +171,16 @@ def run_region(settings: RegionSettings, reporter: Reporter) -> dict[str, Any]:
     return {"outputs": outputs, "stats": stats}
 
 
-def _output_folder(path: Path) -> Path:
-    path = Path(path).absolute()
-    if path.is_file():
-        raise OutputError(f"{path} is a file; the region's output is a folder")
-    if not path.parent.is_dir():
-        raise OutputError(f"folder {path.parent} does not exist; create it first")
-    (path / "blocks").mkdir(parents=True, exist_ok=True)
-    return path
+def _retire_outputs(settings: RegionSettings, out_dir: Path, reporter: Reporter) -> None:
+    """Remove the folder's map, statistics, polygons, zone table and run record, which describe
+    the blocks done so far, before the manifest changes them: whatever stops the run, the
+    outputs present never claim blocks the manifest does not count as done, or miss some. They
+    are written again at the end of the run."""
+    zones = (settings.zones.out, settings.zones.csv) if settings.zones else ()
+    removed = retire_region_outputs(out_dir, (out_dir / RUN_RECORD, *zones))
+    if removed:
+        why = "--restart" if settings.restart else "blocks to map"
+        reporter.log(f"{why}: removed the earlier {', '.join(removed)} (written again at the end)")
 
 
 def _describe(inputs: RegionInputs) -> str:
@@ -130,45 +201,74 @@ def _base_settings(
     threads = (
         cluster.threads_per_worker if cluster.scheduler else local_size(cluster).threads_per_worker
     )
-    return PredictSettings(
-        input=mosaic,
-        outputs=OutputPaths(out_dir / "blocks" / "block.tif"),
-        model=settings.model,
-        card_path=settings.card_path,
-        overrides=settings.overrides,
-        bands=settings.bands,
+    return replace(
+        settings.block_settings(mosaic),
+        outputs=OutputPaths(out_dir / BLOCKS_DIR / "block.tif"),
         elevation=RasterBand(elevation, 1) if elevation else None,
-        mask=settings.mask,
-        device=settings.device,
-        precision=settings.precision,
         threads=threads,
-        tile_size_px=settings.tile_size_px,
-        margin_px=settings.margin_px,
-        batch_size=settings.batch_size,
-        input_max=settings.input_max,
-        overwrite=True,  # a block's files are the region's own; a retry replaces a torn one
-        allow_download=settings.allow_download,
     )
 
 
-def _geometry(base: PredictSettings, reporter: Reporter) -> Plan:
-    """The whole region's plan, exactly as `predict` would make it on the mosaic; the model is
-    loaded here once to check it against the mosaic's bands before any worker starts."""
+def _load(settings: RegionSettings | PredictSettings, reporter: Reporter) -> LoadedModel:
+    """The model, loaded once here to check it before any worker starts."""
+    loaded = load_model(
+        settings.model,
+        card_path=settings.card_path,
+        overrides=settings.overrides,
+        allow_download=settings.allow_download,
+        say=reporter.log,
+    )
+    if loaded.architecture.uses_sentinel2:
+        raise InvalidInput(
+            f"model {loaded.card.name} ({loaded.architecture.title}) needs a Sentinel-2 series "
+            "per tile; region runs take aerial-only models: use predict for it"
+        )
+    return loaded
+
+
+def _open_manifest(
+    settings: RegionSettings,
+    out_dir: Path,
+    inputs: RegionInputs,
+    loaded: LoadedModel,
+    reporter: Reporter,
+) -> Manifest:
+    """The folder's manifest for this run (nothing written yet), with the model and the mask
+    recorded by content: weights, a card or a mask replaced between two runs are refused,
+    never mixed."""
+    registry_name = settings.model if settings.model in load_registry() else None
+    card = None  # a registry model's card is the registry's
+    if registry_name is None:
+        card = settings.card_path or sidecar_card_path(loaded.weights_path)
+    t0 = time.perf_counter()
+    weights_sha256 = sha256_file(loaded.weights_path)
+    card_sha256 = sha256_file(card) if card else None
+    reporter.log(
+        f"model weights {loaded.weights_path}: SHA-256 {weights_sha256[:16]}... "
+        f"({time.perf_counter() - t0:.2f} s)"
+    )
+    key = settings.result_key(
+        inputs.describe(),
+        weights_sha256,
+        card_sha256,
+        registry_name,
+        mask_content(settings.mask),
+    )
+    files = {
+        "weights_sha256": str(loaded.weights_path),
+        "card_sha256": str(card or ""),
+        "mask": str(settings.mask or ""),
+    }
+    return Manifest.open(out_dir, key, settings.restart, files)
+
+
+def _geometry(base: PredictSettings, reporter: Reporter, loaded: LoadedModel | None = None) -> Plan:
+    """The whole region's plan, exactly as `predict` would make it on the mosaic, with the
+    model (loaded here when not given) checked against the mosaic's bands."""
+    loaded = loaded or _load(base, reporter)
     src = open_raster(base.input)
     try:
-        loaded = load_model(
-            base.model,
-            card_path=base.card_path,
-            overrides=base.overrides,
-            allow_download=base.allow_download,
-            say=reporter.log,
-        )
         card = loaded.card
-        if loaded.architecture.uses_sentinel2:
-            raise InvalidInput(
-                f"model {card.name} ({loaded.architecture.title}) needs a Sentinel-2 series per "
-                "tile; region runs take aerial-only models: use predict for it"
-            )
         mapping = resolve_raster_bands(src, card.channels, base.bands, base.elevation, card.name)
         reporter.log(f"model {card.name} ({','.join(card.channels)}): {mapping.describe()}")
         plan, _ = plan_run(base, loaded, src, reporter)
@@ -193,7 +293,8 @@ def _blocks_left(
     out_dir: Path,
     reporter: Reporter,
 ) -> list[Block]:
-    """Blocks still to map: not skipped, not finished with intact outputs."""
+    """Blocks still to map: not skipped, not finished with intact outputs (their records
+    are dropped from the manifest, skipped blocks recorded; the caller saves it)."""
     footprints = _footprints(inputs, plan)
     todo: list[Block] = []
     kept = skipped = 0
@@ -210,7 +311,6 @@ def _blocks_left(
             continue
         manifest.blocks.pop(block.id, None)
         todo.append(block)
-    manifest.save()
     reporter.log(
         f"{len(blocks)} block(s) of up to {max(b.width for b in blocks)} px over "
         f"{plan.work.area_m2 / 1e6:.4f} km2 ({plan.work.width} x {plan.work.height} px): "
@@ -220,7 +320,7 @@ def _blocks_left(
 
 
 def _job(base: PredictSettings, block: Block, out_dir: Path, settings: RegionSettings) -> BlockJob:
-    stem = f"blocks/{block.id}"
+    stem = f"{BLOCKS_DIR}/{block.id}"
     files = [("output", f"{stem}.tif")]
     if settings.confidence:
         files.append(("confidence", f"{stem}_confidence.tif"))
@@ -242,19 +342,26 @@ def _run_blocks(
     todo: list[Block],
     base: PredictSettings,
     settings: RegionSettings,
-    out_dir: Path,
     plan: Plan,
     manifest: Manifest,
     figures: RunFigures,
     reporter: Reporter,
+    client: Any | None,
+    made: OutputFolder,
 ) -> None:
-    """Submit every block, record each one as it ends; stop all on cancel."""
+    """Submit every block (on `client`, else on a local cluster started here and closed on
+    the way out), record each one as it ends; stop all on cancel, and on a fault every block
+    would meet (the scheduler lost, the outputs or the manifest not written): RegionError."""
     from distributed import as_completed
 
+    out_dir = made.path
     px_km2 = plan.work.res_m**2 / 1e6
     total_km2 = sum(b.pixels for b in todo) * px_km2
     tag = uuid.uuid4().hex[:8]
-    with open_client(settings.cluster, reporter) as client:
+    with contextlib.ExitStack() as local:
+        if client is None:
+            client = local.enter_context(open_client(settings.cluster, reporter))
+        made.keep()  # blocks run from here: what they finish stays for the next run
         futures = {
             client.submit(
                 compute_block,
@@ -283,9 +390,23 @@ def _run_blocks(
                     continue
                 for future in batch:
                     block = futures[future]
-                    record = _record_of(future, block, manifest.runs)
+                    if scheduler_lost(future):  # every block still out is cancelled with it
+                        lost = f"lost the Dask scheduler {settings.cluster.scheduler} mid-run"
+                        fix = "start it again (or leave out --scheduler for local workers)"
+                        raise _stopped(lost, manifest, fix)
+                    record, fault = _record_of(future, block, manifest.runs, client)
                     t0 = time.perf_counter()
-                    manifest.record(record)
+                    try:
+                        manifest.record(record)
+                    except OutputError as exc:  # the previous manifest stays, whole
+                        manifest.blocks.pop(block.id)
+                        cause = write_failure(exc.__context__ or exc, manifest.path)
+                        unsaved = f"{cause} (block {block.id} {record.state}, not recorded)"
+                        raise _stopped(unsaved, manifest, "fix that") from None
+                    # recorded: released, so a worker dying with its result in memory does not
+                    # have the scheduler compute it again, rewriting the files just recorded
+                    del futures[future]
+                    future.release()
                     figures.manifest_seconds += time.perf_counter() - t0
                     figures.worker_seconds += record.seconds
                     if record.state == DONE:
@@ -303,16 +424,30 @@ def _run_blocks(
                         workers_alive=workers_alive(client),
                         failed=figures.failed,
                     )
-        except (Cancelled, KeyboardInterrupt):
-            client.cancel(list(futures), force=True)
+                    if fault:  # a full disk, say: every other block would fail the same
+                        unwritten = f"block {block.id} could not be written: {record.reason}"
+                        raise _stopped(unwritten, manifest, "fix that")
+        except (Cancelled, KeyboardInterrupt, RegionError):
+            if client.status == "running":  # a lost scheduler has cancelled them all
+                client.cancel(list(futures), force=True)
             raise
 
 
-def _record_of(future: Any, block: Block, run: int) -> BlockRecord:
-    """The manifest record of a finished, failed or lost block."""
+def _stopped(cause: str, manifest: Manifest, fix: str) -> RegionError:
+    """The run stops at a fault every block would meet; the blocks done are kept."""
+    done = sum(r.state == DONE for r in manifest.blocks.values())
+    return RegionError(
+        f"{cause}; the run stopped, keeping the {done} block(s) done: {fix}, then rerun the "
+        "same command to map the rest"
+    )
+
+
+def _record_of(future: Any, block: Block, run: int, client: Any) -> tuple[BlockRecord, str]:
+    """The manifest record of a finished, failed or lost block, and its fault (`output`: its
+    outputs could not be written, nor will the other blocks')."""
     if future.status == "finished":
         result = future.result()
-        return BlockRecord(
+        record = BlockRecord(
             block.id,
             block.as_tuple,
             result["state"],
@@ -323,14 +458,12 @@ def _record_of(future: Any, block: Block, run: int) -> BlockRecord:
             seconds=result.get("seconds", 0.0),
             worker=result.get("worker", ""),
         )
+        return record, result.get("fault", "")
     exc = future.exception()
     reason = f"{type(exc).__name__}: {exc}"
     if type(exc).__name__ == "KilledWorker":
-        reason = (
-            "the workers mapping it died each time (killed or out of memory; lower "
-            f"--tile-size or give workers more memory): {exc}"
-        )
-    return BlockRecord(block.id, block.as_tuple, FAILED, run, reason=reason)
+        reason = death_reason(client, exc)
+    return BlockRecord(block.id, block.as_tuple, FAILED, run, reason=reason), ""
 
 
 def _summary(

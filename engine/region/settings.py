@@ -1,18 +1,32 @@
-"""Settings of a region run: one frozen record, validated once at the boundary."""
+"""Settings of a region run: one frozen record, validated once at the boundary.
+
+Every value is checked here, before any file is opened or folder made: the tiling and batch as
+`predict` checks them (its own checks, on the settings every block will share), the block size,
+the cluster's counts and the scheduler's address.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidInput
 from engine.figures.zone_table import ZoneTable
 from engine.models.overrides import CardOverrides
 
+if TYPE_CHECKING:
+    from engine.settings import PredictSettings
+
 # About 10,000 px: ten cores of the default 1280/128 tiling (0.2 m: 2 km x 2 km, 4.2 km2)
 DEFAULT_BLOCK_PX = 10_240
 DEFAULT_RETRIES = 2
+# what `distributed` takes for a scheduler: [tcp|tls|ws|wss|ucx://]HOST:PORT, HOST a name, an
+# IPv4 address or a bracketed IPv6 one
+_SCHEDULER = re.compile(
+    r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[\w.-]+):(?P<port>\d{1,5})$"
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,13 @@ class ClusterSettings:
                 raise InvalidInput(f"{name} {value}: give 1 or more")
         if self.retries < 0:
             raise InvalidInput(f"--retries {self.retries}: give 0 or more")
+        if self.scheduler is not None:
+            found = _SCHEDULER.match(self.scheduler)
+            if not found or not 0 < int(found["port"]) < 65536:
+                raise InvalidInput(
+                    f"--scheduler {self.scheduler!r} is not a Dask scheduler address: give "
+                    "tcp://HOST:PORT, as `dask scheduler` prints it (e.g. tcp://10.0.0.5:8786)"
+                )
 
 
 @dataclass(frozen=True)
@@ -83,19 +104,59 @@ class RegionSettings:
 
     def __post_init__(self) -> None:
         if self.block_px < 1:
-            raise InvalidInput(f"--block-size {self.block_px}: give a positive number of pixels")
+            raise InvalidInput(
+                f"--block-size {self.block_px}: give a positive number of pixels (it is rounded "
+                f"to whole tile cores), or leave it out for {DEFAULT_BLOCK_PX}"
+            )
+        self.block_settings()  # predict's checks of the tiling, batch and input scale
 
-    def result_key(self, input_files: list[dict[str, Any]]) -> dict[str, Any]:
-        """What decides the pixels of every output (hashed into the manifest): the inputs,
-        model, bands, area and tiling; not where or how fast the blocks run."""
+    def block_settings(self, mosaic: Path | str | None = None) -> PredictSettings:
+        """The `predict` settings every block shares, on `mosaic` (default: where the run
+        writes it); its window, outputs and threads are set per block and per cluster."""
+        from engine.io.destination import OutputPaths
+        from engine.settings import PredictSettings
+
+        out_dir = Path(self.out_dir).absolute()
+        return PredictSettings(
+            input=mosaic or out_dir / "inputs" / "mosaic.vrt",
+            outputs=OutputPaths(out_dir / "blocks" / "block.tif"),
+            model=self.model,
+            card_path=self.card_path,
+            overrides=self.overrides,
+            bands=self.bands,
+            mask=self.mask,
+            device=self.device,
+            precision=self.precision,
+            tile_size_px=self.tile_size_px,
+            margin_px=self.margin_px,
+            batch_size=self.batch_size,
+            input_max=self.input_max,
+            overwrite=True,  # a block's files are the region's own; a retry replaces a torn one
+            allow_download=self.allow_download,
+        )
+
+    def result_key(
+        self,
+        input_files: list[dict[str, Any]],
+        weights_sha256: str,
+        card_sha256: str | None,
+        registry_name: str | None,
+        mask_content: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """What decides the pixels of every output (recorded in the manifest, and hashed): the
+        inputs (path, size and time), the model by content (its weights' and card file's
+        SHA-256, and its registry name), bands, the mask by content (`manifest.mask_content`:
+        its files' SHA-256, a GDAL path by its string) and tiling; not where the model or mask
+        file lies, nor where or how fast blocks run."""
         o = self.overrides
         return {
             "inputs": input_files,
-            "model": self.model,
-            "card": str(self.card_path) if self.card_path else None,
+            "model": registry_name,
+            "weights_sha256": weights_sha256,
+            "card_sha256": card_sha256,
             "overrides": [o.channels, o.logit_codes, o.inactive_codes, o.normalization],
             "bands": self.bands,
-            "mask": str(self.mask) if self.mask else None,
+            "mask": mask_content if self.mask else None,
             "input_max": self.input_max,
             "precision": self.precision,
             "tile_size_px": self.tile_size_px,

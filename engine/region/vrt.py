@@ -2,8 +2,16 @@
 
 The input mosaic puts every product's tiles onto one grid, band by band (R, G, B from RVB, NIR
 from IRC band 1), so a read across file boundaries is one read and tile edges leave no seams.
-An alpha band says where the RVB files are: the gaps between tiles are no data, never black
-pixels. Sources on other grids are placed by their bounds (GDAL resamples them on read).
+An alpha band says where the RVB files are, and is declared every band's mask (GDAL takes an
+alpha band for the mask by itself only in 2- and 4-band datasets): the gaps between tiles are no
+data, never black pixels. Sources on other grids are placed by their bounds (GDAL resamples
+them on read).
+
+A tile's own nodata is honoured: its sources carry it (`<NODATA>`: those pixels are not
+painted), and when any tile declares one the alpha band is the per-pixel minimum of validity
+layers (`valid.vrt` beside the mosaic: one band per mosaic band, 255 where a tile has a value
+other than its nodata), so a pixel is no data where any of its bands is, as `predict` reads a
+raster whose bands have nodata.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from affine import Affine
 
 from engine.grid import Grid
 from engine.io import style
-from engine.region.inputs import RasterFile
+from engine.region.audit import RasterFile
 
 _GDAL_TYPES = {
     "uint8": "Byte",
@@ -30,14 +38,27 @@ _GDAL_TYPES = {
 }
 
 
+VALIDITY_NAME = "valid.vrt"  # the validity layers, beside the mosaic
+
+
 @dataclass(frozen=True)
 class Source:
     """One band of one file, placed on the mosaic by its bounds; `constant` writes that value
-    wherever the file has pixels (an alpha band of data presence)."""
+    wherever the file has pixels (an alpha band of data presence); pixels equal to `nodata`
+    (the file's own) are left unpainted."""
 
     file: RasterFile
     band: int
     constant: int | None = None
+    nodata: float | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A band of another VRT on the same grid, beside the mosaic (a validity layer)."""
+
+    name: str
+    band: int
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,17 @@ class Band:
     dtype: str
     colorinterp: str  # GDAL's name: Red, Green, Blue, Alpha, Gray, Palette, Undefined
     description: str = ""
+    nodata: float | None = None  # the band's NoDataValue (what unpainted pixels hold)
+    pixel_function: str | None = None  # GDAL's built-in function of the `Layer` sources
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    """The input mosaic's bands and, when a tile declares nodata, its validity layers."""
+
+    bands: tuple[Band, ...]
+    validity: tuple[Band, ...]  # `valid.vrt`'s bands, or none
+    mask: Band  # every band's mask: where the mosaic has data
 
 
 def grid_of(files: Sequence[RasterFile]) -> Grid:
@@ -74,7 +106,18 @@ def _rect(name: str, x: float, y: float, w: float, h: float) -> str:
     return f'<{name} xOff="{x:.10g}" yOff="{y:.10g}" xSize="{w:.10g}" ySize="{h:.10g}"/>'
 
 
-def _source_xml(source: Source, grid: Grid) -> str:
+def _number(value: float) -> str:
+    return f"{value:.17g}"
+
+
+def _source_xml(source: Source | Layer, grid: Grid) -> str:
+    if isinstance(source, Layer):
+        return (
+            f'<SimpleSource><SourceFilename relativeToVRT="1">{escape(source.name)}'
+            f"</SourceFilename><SourceBand>{source.band}</SourceBand>"
+            f"{_rect('SrcRect', 0, 0, grid.width, grid.height)}"
+            f"{_rect('DstRect', 0, 0, grid.width, grid.height)}</SimpleSource>"
+        )
     f = source.file
     inv = ~grid.transform
     x0, y0 = inv * (f.bounds[0], f.bounds[3])
@@ -83,9 +126,9 @@ def _source_xml(source: Source, grid: Grid) -> str:
         y1 - y0, f.height, abs_tol=1e-6
     )
     kind = "ComplexSource"
-    extra = ""
+    extra = "" if source.nodata is None else f"<NODATA>{_number(source.nodata)}</NODATA>"
     if source.constant is not None:
-        extra = f"<ScaleOffset>{source.constant}</ScaleOffset><ScaleRatio>0</ScaleRatio>"
+        extra += f"<ScaleOffset>{source.constant}</ScaleOffset><ScaleRatio>0</ScaleRatio>"
     attrs = "" if same else ' resampling="bilinear"'
     return (
         f'<{kind}{attrs}><SourceFilename relativeToVRT="0">{escape(f.path)}</SourceFilename>'
@@ -104,37 +147,68 @@ def _header(grid: Grid) -> str:
     )
 
 
-def mosaic_xml(grid: Grid, bands: Sequence[Band]) -> str:
-    """A VRT of `bands` on `grid`."""
+def _band_xml(band: Band, grid: Grid, index: int | None) -> list[str]:
+    """A band's XML; without `index`, the dataset's mask band (no number, interpretation or
+    description)."""
+    kind = ' subClass="VRTDerivedRasterBand"' if band.pixel_function else ""
+    number = f' band="{index}"' if index is not None else ""
+    out = [f'<VRTRasterBand dataType="{_GDAL_TYPES.get(band.dtype, "Float32")}"{number}{kind}>']
+    if index is not None:
+        out.append(f"  <ColorInterp>{band.colorinterp}</ColorInterp>")
+        out.append(f"  <Description>{escape(band.description)}</Description>")
+    if band.nodata is not None:
+        out.append(f"  <NoDataValue>{_number(band.nodata)}</NoDataValue>")
+    if band.pixel_function:
+        out.append(f"  <PixelFunctionType>{band.pixel_function}</PixelFunctionType>")
+    out.extend(f"  {_source_xml(s, grid)}" for s in band.sources)
+    out.append("</VRTRasterBand>")
+    return out
+
+
+def mosaic_xml(grid: Grid, bands: Sequence[Band], mask: Band | None = None) -> str:
+    """A VRT of `bands` on `grid`, with `mask` as every band's mask (GDAL takes an alpha band
+    as the mask of 2- and 4-band datasets only: R, G, B, NIR, alpha needs it said)."""
     out = [_header(grid)]
     for i, band in enumerate(bands, start=1):
-        out.append(
-            f'  <VRTRasterBand dataType="{_GDAL_TYPES.get(band.dtype, "Float32")}" band="{i}">\n'
-            f"    <ColorInterp>{band.colorinterp}</ColorInterp>\n"
-            f"    <Description>{escape(band.description)}</Description>\n"
-        )
-        out.extend(f"    {_source_xml(s, grid)}\n" for s in band.sources)
-        out.append("  </VRTRasterBand>\n")
+        out.extend(f"  {line}\n" for line in _band_xml(band, grid, i))
+    if mask is not None:
+        out.append("  <MaskBand>\n")
+        out.extend(f"    {line}\n" for line in _band_xml(mask, grid, None))
+        out.append("  </MaskBand>\n")
     out.append("</VRTDataset>\n")
     return "".join(out)
 
 
-def product_bands(rgb: Sequence[RasterFile], irc: Sequence[RasterFile]) -> list[Band]:
-    """R, G, B from RVB bands 1-3, NIR from IRC band 1 when given, and the alpha band."""
+def product_bands(rgb: Sequence[RasterFile], irc: Sequence[RasterFile]) -> Mosaic:
+    """R, G, B from RVB bands 1-3, NIR from IRC band 1 when given, the alpha band and the
+    mask: where RVB has data or, when a tile declares nodata, the minimum of the validity
+    layers (a pixel is valid where every band has data)."""
     dtype = rgb[0].dtype
-    bands = [
-        Band(tuple(Source(f, b) for f in rgb), dtype, name, label)
-        for b, name, label in (
-            (1, "Red", "R (RVB 1)"),
-            (2, "Green", "G (RVB 2)"),
-            (3, "Blue", "B (RVB 3)"),
-        )
+    layers = [
+        (rgb, 1, "Red", "R (RVB 1)"),
+        (rgb, 2, "Green", "G (RVB 2)"),
+        (rgb, 3, "Blue", "B (RVB 3)"),
     ]
     if irc:
-        bands.append(Band(tuple(Source(f, 1) for f in irc), dtype, "Undefined", "NIR (IRC 1)"))
+        layers.append((irc, 1, "Undefined", "NIR (IRC 1)"))
+    bands = [
+        Band(tuple(Source(f, b, nodata=f.nodata) for f in files), dtype, interp, label)
+        for files, b, interp, label in layers
+    ]
     alpha = 65535 if dtype == "uint16" else 255
-    bands.append(Band(tuple(Source(f, 1, alpha) for f in rgb), dtype, "Alpha", "data present"))
-    return bands
+    if not any(f.nodata is not None for f in (*rgb, *irc)):
+        bands.append(Band(tuple(Source(f, 1, alpha) for f in rgb), dtype, "Alpha", "data present"))
+        mask = Band(tuple(Source(f, 1, 255) for f in rgb), "uint8", "Undefined")
+        return Mosaic(tuple(bands), (), mask)
+    validity = [
+        Band(tuple(Source(f, b, alpha, f.nodata) for f in files), dtype, "Undefined", label)
+        for files, b, _, label in layers
+    ]
+    sources = tuple(Layer(VALIDITY_NAME, i) for i in range(1, len(validity) + 1))
+    bands.append(Band(sources, dtype, "Alpha", "data present", pixel_function="min"))
+    # read as Byte, the layers' 65535 of 16-bit data clamp to 255
+    mask = Band(sources, "uint8", "Undefined", pixel_function="min")
+    return Mosaic(tuple(bands), tuple(validity), mask)
 
 
 def map_xml(grid: Grid, blocks: Sequence[tuple[str, int, int, int, int]], title: str) -> str:

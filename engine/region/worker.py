@@ -5,24 +5,34 @@ shapes it), so a worker that maps a hundred blocks loads its checkpoint once. Er
 can act on (an unreadable tile) end the block as failed with their message, without retries;
 anything else is raised so Dask retries the block, elsewhere if the worker died.
 
-Test hook, and nothing else: with `FLAIR_REGION_TEST_DIE=BLOCK_ID:MARKER` in a worker's
+A block's failures are told in the user's terms: a read that fails through the region's
+mosaic names the input tile behind it (one deleted or spoilt since the inputs were checked),
+and an output error (a full disk, a read-only folder) is marked `fault: output`, since every
+other block writes to the same folder: the run stops there rather than fail them all.
+
+Test hooks, and nothing else: with `FLAIR_REGION_TEST_DIE=BLOCK_ID:MARKER` in a worker's
 environment, the worker process exits abruptly (`os._exit`) in the middle of that block, after
 its first tile, once: it creates MARKER first and never dies again while MARKER exists. With
-`FLAIR_REGION_TEST_DIE=BLOCK_ID` alone it dies on that block every time. The fault-tolerance
-tests use it to kill a worker mid-block at a known point.
+`FLAIR_REGION_TEST_DIE=BLOCK_ID` alone it dies on that block every time. With
+`FLAIR_REGION_TEST_HOG=BLOCK_ID` the worker takes memory in that block, after its first tile,
+64 MB at a time, until something kills it (Dask's memory limit; MemoryError past 3 GB). The
+fault-tolerance tests use them to kill a worker mid-block at a known point.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import EngineError
+from engine.errors import EngineError, InputNotFound, InvalidInput, OutputError
+from engine.failures import io_errors, read_failure
 from engine.inference import Predictor
 from engine.models.loader import load_model
 from engine.pipeline import run_predict
@@ -31,6 +41,10 @@ from engine.region.manifest import DONE, FAILED, sha256_file
 from engine.settings import PredictSettings
 
 TEST_DIE_ENV = "FLAIR_REGION_TEST_DIE"
+TEST_HOG_ENV = "FLAIR_REGION_TEST_HOG"
+OUTPUT_FAULT = "output"  # a failed block's `fault`: its folder cannot take outputs
+_HOG_STEP_BYTES = 64 << 20
+_HOG_MAX_BYTES = 3 << 30
 
 _PREDICTORS: dict[tuple, Predictor] = {}
 _PREDICTORS_LOCK = threading.Lock()
@@ -72,16 +86,19 @@ def cached_predictor(settings: PredictSettings) -> Predictor:
 
 
 class _BlockReporter(Reporter):
-    """Silent; carries the test hook that kills the process after a block's first tile."""
+    """Silent; carries the test hooks that kill the process after a block's first tile."""
 
     def __init__(self, block_id: str) -> None:
         super().__init__()
         target, _, marker = os.environ.get(TEST_DIE_ENV, "").partition(":")
         self._die = bool(target) and target == block_id
         self._die_marker = Path(marker) if marker else None
+        self._hog = os.environ.get(TEST_HOG_ENV) == block_id
 
     def advance(self, n: int = 1, **extra: Any) -> None:
         super().advance(n, **extra)
+        if self._hog and self.phase == "inference":
+            _hog_memory()
         if not self._die or self.phase != "inference":
             return
         marker = self._die_marker
@@ -92,6 +109,91 @@ class _BlockReporter(Reporter):
             os._exit(17)
 
 
+def _hog_memory() -> None:
+    """Take memory (touched, so resident) until the process is killed: a block that needs
+    more than the worker has, as the memory-limit test makes one."""
+    held = []
+    while len(held) * _HOG_STEP_BYTES < _HOG_MAX_BYTES:
+        held.append(bytearray(b"\1") * _HOG_STEP_BYTES)
+        time.sleep(0.02)  # the nanny looks every 100 ms
+    raise MemoryError(f"{TEST_HOG_ENV}: held {_HOG_MAX_BYTES >> 20} MB and was not killed")
+
+
+def _vrt_sources(path: Path | str, depth: int = 0) -> list[str]:
+    """The files a local VRT reads, those of VRTs it reads included (the validity layers)."""
+    path = Path(path)
+    if path.suffix.lower() != ".vrt" or depth > 2:
+        return []
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    found: list[str] = []
+    for node in root.iter("SourceFilename"):
+        name = (node.text or "").strip()
+        if name and node.get("relativeToVRT") == "1":
+            name = str(path.parent / name)
+        if name and name not in found:
+            found.append(name)
+            found.extend(s for s in _vrt_sources(name, depth + 1) if s not in found)
+    return found
+
+
+def _chain_text(exc: BaseException) -> str:
+    """The text of an error and of every error behind it (GDAL names the tile down there)."""
+    parts: list[str] = []
+    item: BaseException | None = exc
+    while item is not None and len(parts) < 20:
+        parts.append(str(item))
+        item = item.__cause__ or item.__context__
+    return "\n".join(parts)
+
+
+def _read_reason(exc: EngineError, settings: PredictSettings) -> str:
+    """Why a block's read failed, naming the input tile behind the region's mosaic: one gone
+    since the inputs were checked (deleted, moved, a share gone), or the one GDAL names (by
+    its path, or by its name alone: RVB and IRC tiles of that name are then told apart)."""
+    if not isinstance(exc, (InvalidInput, InputNotFound)):
+        return str(exc)
+    sources = _vrt_sources(settings.input)
+    if settings.elevation is not None:
+        sources += _vrt_sources(settings.elevation.path)
+    tiles = [s for s in sources if not s.lower().endswith(".vrt")]
+    text = _chain_text(exc)
+    named = [s for s in tiles if s in text] or [
+        s for s in tiles if re.search(rf"(^|[\s/\\'\"(]){re.escape(os.path.basename(s))}", text)
+    ]
+    gone = [s for s in named or tiles if not os.path.exists(s)]
+    if gone:
+        more = f" (and {len(gone) - 1} other tile(s))" if len(gone) > 1 else ""
+        return (
+            f"input tile {gone[0]}{more} is gone since the inputs were checked (deleted or moved "
+            "during the run): put it back"
+        )
+    cause = exc.__cause__ or exc.__context__
+    if named and cause is not None:
+        return str(read_failure(cause, " or ".join(_unreadable(named))))
+    return str(exc)
+
+
+def _unreadable(paths: list[str]) -> list[str]:
+    """Of tiles of the same name (RVB and IRC), those a read of the whole file at a low
+    resolution fails on (OpenJPEG reads every byte of a JPEG 2000 file then); all of them
+    when that tells none apart."""
+    import rasterio
+
+    if len(paths) < 2 or len(paths) > 4:
+        return paths
+    failing = []
+    for path in paths:
+        try:
+            with rasterio.open(path) as src:
+                src.read(out_shape=(src.count, 8, 8))
+        except io_errors():
+            failing.append(path)
+    return failing if 0 < len(failing) < len(paths) else paths
+
+
 def compute_block(job: BlockJob) -> dict[str, Any]:
     """Map one block; returns its record's fields (state, outputs with checksums, counts)."""
     started = time.perf_counter()
@@ -99,10 +201,18 @@ def compute_block(job: BlockJob) -> dict[str, Any]:
     try:
         predictor = cached_predictor(job.settings)
         result = run_predict(job.settings, _BlockReporter(job.block_id), predictor=predictor)
-    except EngineError as exc:  # the user's to fix (a broken tile): retrying would not help
+    except OutputError as exc:  # a full disk: the run stops, every block writes there
         return {
             "state": FAILED,
             "reason": str(exc),
+            "fault": OUTPUT_FAULT,
+            "worker": worker,
+            "seconds": time.perf_counter() - started,
+        }
+    except EngineError as exc:  # the user's to fix (a broken tile): retrying would not help
+        return {
+            "state": FAILED,
+            "reason": _read_reason(exc, job.settings),
             "worker": worker,
             "seconds": time.perf_counter() - started,
         }

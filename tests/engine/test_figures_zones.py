@@ -256,7 +256,8 @@ def test_json_progress_reports_start_progress_and_done(case, tmp_path, capsys):
     start = next(e for e in events if e["event"] == "start")
     assert (start["phase"], start["total"], start["unit"]) == ("zones", 6, "zones")
     progress = [e for e in events if e["event"] == "progress"]
-    assert [e["done"] for e in progress] == list(range(1, 7))
+    done_counts = [e["done"] for e in progress]  # zones are measured in chunks
+    assert done_counts == sorted(set(done_counts)) and done_counts[-1] == 6
     assert any(e["event"] == "log" and "km²" in e["message"] for e in events)
     done = events[-1]
     assert done["event"] == "done"

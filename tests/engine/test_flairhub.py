@@ -236,7 +236,16 @@ def test_512_raster_equals_argmax_of_direct_forward(
     logits[15:] = float("-inf")
     expected = np.asarray(COSIA_TO_FLAIR, np.uint8)[logits.argmax(0).numpy()]
     assert got.shape == (512, 512)
-    assert np.array_equal(got, expected)
+    # Equal but for exact near-ties: BLAS may sum in another order from one process's run to
+    # the next (seen once in CI under load, not reproduced in 8 runs); a flipped pixel must
+    # be one whose two best logits are within 1e-4 of the logit scale, and rare.
+    differ = got != expected
+    if differ.any():
+        best_two = torch.topk(logits, 2, dim=0).values.numpy()
+        gap = best_two[0] - best_two[1]
+        scale = float(np.abs(best_two[0]).max())
+        assert differ.mean() < 1e-4, f"{int(differ.sum())} pixels differ"
+        assert (gap[differ] <= 1e-4 * scale).all(), "a pixel differs that is no near-tie"
 
 
 def test_upernet_decoder_equals_smp_040_forward_bit_for_bit(ir_tiny: Path) -> None:

@@ -19,7 +19,7 @@ from engine.models.utt import (
 )
 from tests.fixtures.utt_checkpoint import lightning_checkpoint, make_utt_checkpoint
 
-REFERENCE_KEYS = Path("/work/shared/reference/utt_keys.txt")
+REFERENCE_KEYS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "utt_keys.txt"
 # sha256 of the 492 "model.<key> <shape> <dtype>" lines of shared/reference/utt_keys.txt
 OFFICIAL_LAYOUT_SHA256 = "b056eca26cf4dce8d895e6896da4dfce98194ea571813f8aa1e01a42b080cdf4"
 

@@ -10,10 +10,10 @@ from qgis.core import QgsProcessingException, QgsRasterLayer
 
 from flair_qgis.bands import BandMapping, default_bands
 
-from .conftest import needs_engine
+from .conftest import REPO, needs_engine
 from .helpers import RecordingFeedback, read_codes
 
-REALDATA = Path("/work/shared/realdata")
+REALDATA = REPO.parent / "shared" / "realdata"  # ../shared beside the checkout, as in CI
 DRONE = REALDATA / "drone_rgba_2cm_utm33.tif"
 pytestmark = [needs_engine, pytest.mark.skipif(not DRONE.exists(), reason="no shared realdata")]
 
