@@ -73,7 +73,9 @@ def write_maps(folder: Path, size_px: int, seed: int = 7) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def write_zones(folder: Path, size_px: int, count: int, seed: int = 11) -> Path:
+def write_zones(
+    folder: Path, size_px: int, count: int, seed: int = 11, name: str = "communes.gpkg"
+) -> Path:
     """`count` Voronoi cells over the map and a margin around it, in EPSG:4326."""
     import geopandas
     import shapely
@@ -92,8 +94,37 @@ def write_zones(folder: Path, size_px: int, count: int, seed: int = 11) -> Path:
         geometry=polygons,
         crs="EPSG:2154",
     ).to_crs("EPSG:4326")
-    path = folder / "communes.gpkg"
+    path = folder / name
     zones.to_file(path, layer="communes")
+    return path
+
+
+def write_mosaic(folder: Path, source: Path, size_px: int, copies: int) -> Path:
+    """A VRT of `copies` x `copies` copies of the map `source`, side by side: a map larger than
+    the memory a run may take (2 x 2 copies of 20,000 px: 1.6 GB of pixels)."""
+    import rasterio
+
+    with rasterio.open(source) as src:
+        wkt, t = src.crs.to_wkt(), src.transform
+    side = size_px * copies
+    sources = "".join(
+        f'<SimpleSource><SourceFilename relativeToVRT="1">{source.name}</SourceFilename>'
+        f'<SourceBand>1</SourceBand><SrcRect xOff="0" yOff="0" xSize="{size_px}" '
+        f'ySize="{size_px}"/><DstRect xOff="{col * size_px}" yOff="{row * size_px}" '
+        f'xSize="{size_px}" ySize="{size_px}"/></SimpleSource>\n'
+        for row in range(copies)
+        for col in range(copies)
+    )
+    path = folder / f"{source.stem}_mosaic.vrt"
+    path.write_text(
+        f'<VRTDataset rasterXSize="{side}" rasterYSize="{side}">\n'
+        f"<SRS>{wkt.replace('&', '&amp;').replace('<', '&lt;')}</SRS>\n"
+        f"<GeoTransform>{t.c}, {t.a}, {t.b}, {t.f}, {t.d}, {t.e}</GeoTransform>\n"
+        '<Metadata><MDI key="CLASSES">FLAIR nomenclature, codes 1-19, 0 = no data</MDI>'
+        "</Metadata>\n"
+        f'<VRTRasterBand dataType="Byte" band="1"><NoDataValue>0</NoDataValue>\n{sources}'
+        "</VRTRasterBand>\n</VRTDataset>\n"
+    )
     return path
 
 
@@ -118,6 +149,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=20_000, help="map side in px")
     parser.add_argument("--zones", type=int, default=500, help="number of zones")
     parser.add_argument("--keep", type=Path, help="write the inputs here and keep them")
+    parser.add_argument(
+        "--mosaic", type=int, default=0, help="also N x N copies of the maps as a VRT (streaming)"
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_figures_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -147,6 +181,24 @@ def main() -> None:
     print(f"{'run':<36} {'seconds':>8} {'peak RSS MB':>12} {'km2/h':>8}")
     for name, (seconds, rss_mb) in rows:
         print(f"{name:<36} {seconds:8.1f} {rss_mb:12.0f} {km2 / seconds * 3600:8.0f}")
+    if args.mosaic > 1:
+        side = args.size * args.mosaic
+        big_before = write_mosaic(work, before, args.size, args.mosaic)
+        big_after = write_mosaic(work, after, args.size, args.mosaic)
+        big_zones = write_zones(work, side, args.zones, seed=12, name="communes_mosaic.gpkg")
+        big_km2 = km2 * args.mosaic**2
+        print(f"mosaic: VRTs of {args.mosaic} x {args.mosaic} maps ({side} px, {big_km2:.0f} km2, "
+              f"{side * side / 1e9:.1f} GB of pixels), {args.zones} zones")  # fmt: skip
+        for name, run in (
+            ("zones on the mosaic",
+             [*engine, "zones", str(big_after), "--zones", str(big_zones),
+              "--out", str(work / "zones_mosaic.gpkg"), "--overwrite"]),
+            ("change on the mosaics",
+             [*engine, "change", str(big_before), str(big_after), str(work / "change_mosaic"),
+              "--overwrite"]),
+        ):  # fmt: skip
+            seconds, rss_mb = timed(run)
+            print(f"{name:<36} {seconds:8.1f} {rss_mb:12.0f} {big_km2 / seconds * 3600:8.0f}")
     bare, zones_run = rows[0][1][0], rows[1][1][0]
     print(f"zones / exactextract alone: {zones_run / bare:.2f}x (target <= 1.5x)")
 

@@ -304,6 +304,26 @@ def test_qgis_process_runs_zones(installed_plugins, tmp_path):
     assert "building_ha" in QgsVectorLayer(str(output), "z", "ogr").fields().names()
 
 
+def test_qgis_process_runs_change(installed_plugins, tmp_path):
+    """Headless, as a script would: the change folder with its raster, table and report."""
+    before, after = two_dates(tmp_path)
+    folder = tmp_path / "headless_change"
+    proc = qgis_process(
+        installed_plugins,
+        "run",
+        "flair:change",
+        "--",
+        f"BEFORE={before}",
+        f"AFTER={after}",
+        f"OUTPUT_FOLDER={folder}",
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("change.tif", "change.qml", "transitions.csv", "land_take.csv", "report.html"):
+        assert (folder / name).is_file(), name
+    assert "Land take 0.1024 ha" in proc.stdout
+
+
 def change_model() -> QgsProcessingModelAlgorithm:
     """Two flair:landcover runs (two dates of one place) feeding flair:change, built as the
     model designer builds it."""
