@@ -8,7 +8,9 @@ settings hash is the same; changed settings are refused unless the run restarts,
 change (an input file's size or time, the mask, `--tile-size 512 was 1024`). The model and the
 mask are part of the settings by content (the SHA-256 of the weights, of the card file, of the
 mask's files), so files replaced at the same path between two runs are refused too: a resume
-never mixes two models or two areas in one map.
+never mixes two models or two areas in one map. Input tiles are recorded by size and time, and
+by their SHA-256 taken once when the manifest is made: a tile whose time changed (copied again,
+touched) but whose content is the same resumes; one whose content changed is refused.
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ class Manifest:
         self.settings = settings
         self.runs = runs
         self.blocks: dict[str, BlockRecord] = {}
+        self.input_sha256: dict[str, str] = {}  # input path -> SHA-256 when the manifest was made
 
     @classmethod
     def open(
@@ -170,12 +173,15 @@ class Manifest:
         wanted = settings_hash(key)
         if restart or not path.exists():
             manifest = cls(path, wanted, key)
+            manifest.input_sha256 = {f["path"]: sha256_file(Path(f["path"])) for f in _files(key)}
         else:
             old_hash, old_settings, runs, records = _read(path)
-            if old_hash != wanted:
+            recorded = _read_input_sha256(path)
+            if old_hash != wanted and not _same_content(key, old_settings, recorded):
                 raise InvalidInput(_changed(out_dir, key, old_settings, records, files or {}))
             manifest = cls(path, wanted, key, runs)
             manifest.blocks = {r.id: r for r in records}
+            manifest.input_sha256 = recorded
         manifest.runs += 1
         return manifest
 
@@ -195,6 +201,7 @@ class Manifest:
             "settings_hash": self.settings_hash,
             "settings": self.settings,
             "runs": self.runs,
+            "input_sha256": self.input_sha256,
             "blocks": {k: asdict(v) for k, v in sorted(self.blocks.items())},
         }
         try:
@@ -230,6 +237,45 @@ def _read(path: Path) -> tuple[str, dict[str, Any] | None, int, list[BlockRecord
             "the region again (its blocks are mapped anew)"
         ) from None
     return old_hash, old_settings, runs, records
+
+
+def _files(key: dict[str, Any]) -> list[dict[str, Any]]:
+    """The input files of a settings key that are local files (GDAL paths are not hashed)."""
+    return [f for f in key.get("inputs") or [] if not is_gdal_path(f["path"])]
+
+
+def _read_input_sha256(path: Path) -> dict[str, str]:
+    """The inputs' SHA-256 a manifest recorded ({} for one written before they were)."""
+    try:
+        recorded = json.loads(path.read_text()).get("input_sha256") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
+
+
+def _same_content(
+    key: dict[str, Any], old: dict[str, Any] | None, recorded: dict[str, str]
+) -> bool:
+    """True when the settings differ from the recorded ones only by input files whose size or
+    time changed while their content (SHA-256, read now) is the one recorded."""
+    if old is None or not recorded:
+        return False
+    if {k: v for k, v in key.items() if k != "inputs"} != {
+        k: v for k, v in old.items() if k != "inputs"
+    }:
+        return False
+    then = {f.get("path"): f for f in old.get("inputs") or [] if isinstance(f, dict)}
+    now = key.get("inputs") or []
+    if len(now) != len(then) or any(f["path"] not in then for f in now):
+        return False
+    for f in now:
+        if f == then[f["path"]]:
+            continue
+        if f["path"] not in recorded or is_gdal_path(f["path"]):
+            return False
+        if sha256_file(Path(f["path"])) != recorded[f["path"]]:
+            return False
+    return True
 
 
 def _changed(

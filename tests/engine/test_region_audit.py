@@ -9,6 +9,7 @@ leaves no mosaic and no map. A tile's own nodata is no data in the map; a symlin
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -190,3 +191,30 @@ def test_symlink_loop_not_followed_and_files_taken_once(case, tmp_path: Path, ca
     assert red.count("<ComplexSource>") == 10  # nine tiles and the identical copy
     assert "OHR_IRC" not in red and "/SAME/" not in red and "/loop/" not in red
     assert np.array_equal(read_map(out / "landcover.vrt"), case.reference)
+
+
+def test_a_tile_copied_again_resumes_and_one_edited_is_refused(
+    case: RegionCase, tmp_path: Path, capsys
+) -> None:
+    """Inputs are recorded by size, time and, taken once, content: a tile whose time changed
+    but not its pixels (copied again) resumes; one whose content changed is refused, named."""
+    d = make_delivery(tmp_path / "d", tile_px=128)
+    out = tmp_path / "out"
+    assert main(args(out, d, case)) == 0
+    recorded = json.loads((out / "manifest.json").read_text())["input_sha256"]
+    tile = d.rgb_tile(1, 1)
+    assert len(recorded) == 18 and len(recorded[str(tile)]) == 64  # 9 RVB + 9 IRC tiles
+
+    stat = tile.stat()
+    os.utime(tile, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # copied again
+    assert main(args(out, d, case)) == 0
+    assert json.loads((out / "run.json").read_text())["computed_this_run"] == 0  # resumed
+
+    data = bytearray(tile.read_bytes())
+    data[-100] ^= 0xFF  # the same size, other content
+    tile.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(args(out, d, case)) == 1
+    err = capsys.readouterr().err
+    assert f"1 input file(s) changed since the blocks done: {tile} (modified " in err
+    assert "--restart" in err
