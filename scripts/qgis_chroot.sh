@@ -93,33 +93,36 @@ run() {
   local mounts=$REPO shared
   shared=$(cd "$REPO/.." && pwd)/shared
   [ -d "$shared" ] && mounts="$mounts $shared"
-  [ "$VENV" != "$REPO/.venv" ] && mounts="$mounts $VENV"
-  # The venv's base interpreter: a Python of its own (pyenv, uv, a build) is mounted whole; a
+  # The engine venv, when there is one (the installer check builds its own and needs none):
+  # its base interpreter too, a Python of its own (pyenv, uv, a build) mounted whole, a
   # distribution's /usr Python by its stdlib and binary, which the chroot lacks.
-  local base version
-  base=$("$VENV/bin/python" -c 'import sys; print(sys.base_prefix)')
-  version=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-  if [ "$base" = /usr ]; then
-    # /usr/bin/python3 is the chroot's own Python: the venv must name the versioned binary
-    local link
-    for link in python python3 "python$version"; do
-      [ "$(readlink "$VENV/bin/$link")" != /usr/bin/python3 ] || {
-        echo "$0: $VENV/bin/$link points at /usr/bin/python3, another Python inside the" \
-          "chroot: recreate the venv (rm -rf $VENV; make engine-env)" >&2
-        exit 1
-      }
-    done
-    mounts="$mounts /usr/lib/python$version /usr/bin/python$version"
-  else
-    mounts="$mounts $base"
+  local engine=() base version
+  if [ -x "$VENV/bin/python" ]; then
+    engine=("FLAIR_ENGINE_PYTHON=$VENV/bin/python")
+    [ "$VENV" != "$REPO/.venv" ] && mounts="$mounts $VENV"
+    base=$("$VENV/bin/python" -c 'import sys; print(sys.base_prefix)')
+    version=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ "$base" = /usr ]; then
+      # /usr/bin/python3 is the chroot's own Python: the venv must name the versioned binary
+      local link
+      for link in python python3 "python$version"; do
+        [ "$(readlink "$VENV/bin/$link")" != /usr/bin/python3 ] || {
+          echo "$0: $VENV/bin/$link points at /usr/bin/python3, another Python inside the" \
+            "chroot: recreate the venv (rm -rf $VENV; make engine-env)" >&2
+          exit 1
+        }
+      done
+      mounts="$mounts /usr/lib/python$version /usr/bin/python$version"
+    else
+      mounts="$mounts $base"
+    fi
   fi
   # the chroot starts from an empty environment; these few pass through
   local passed=() name
   for name in CI FLAIR_QGIS_STRICT_API FLAIR_UPDATE_DOCS_IMAGES FLAIR_TORCH_INDEX; do
     [ -n "${!name+set}" ] && passed+=("$name=${!name}")
   done
-  in_chroot "$mounts" /usr/bin/env QT_QPA_PLATFORM=offscreen \
-    FLAIR_ENGINE_PYTHON="$VENV/bin/python" "${passed[@]}" \
+  in_chroot "$mounts" /usr/bin/env QT_QPA_PLATFORM=offscreen "${engine[@]}" "${passed[@]}" \
     /bin/sh -c 'cd "$0" && exec "$@"' "$REPO" "$@"
 }
 

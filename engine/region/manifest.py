@@ -27,6 +27,8 @@ from engine.failures import is_gdal_path
 from engine.io.destination import Destinations
 
 MANIFEST_NAME = "manifest.json"
+# the inputs' SHA-256, beside the mosaics: written when taken, not with every block's record
+INPUT_SHA256_NAME = "inputs/sha256.json"
 VERSION = 1
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 STATES = (DONE, FAILED, SKIPPED)
@@ -154,6 +156,7 @@ class Manifest:
         self.runs = runs
         self.blocks: dict[str, BlockRecord] = {}
         self.input_sha256: dict[str, str] = {}  # input path -> SHA-256 when the manifest was made
+        self._input_sha256_saved = False
 
     @classmethod
     def open(
@@ -176,12 +179,13 @@ class Manifest:
             manifest.input_sha256 = {f["path"]: sha256_file(Path(f["path"])) for f in _files(key)}
         else:
             old_hash, old_settings, runs, records = _read(path)
-            recorded = _read_input_sha256(path)
+            recorded = _read_input_sha256(out_dir / INPUT_SHA256_NAME)
             if old_hash != wanted and not _same_content(key, old_settings, recorded):
                 raise InvalidInput(_changed(out_dir, key, old_settings, records, files or {}))
             manifest = cls(path, wanted, key, runs)
             manifest.blocks = {r.id: r for r in records}
             manifest.input_sha256 = recorded
+            manifest._input_sha256_saved = old_hash == wanted
         manifest.runs += 1
         return manifest
 
@@ -201,14 +205,19 @@ class Manifest:
             "settings_hash": self.settings_hash,
             "settings": self.settings,
             "runs": self.runs,
-            "input_sha256": self.input_sha256,
             "blocks": {k: asdict(v) for k, v in sorted(self.blocks.items())},
         }
         try:
             with Destinations(overwrite=True) as dest:
+                if not self._input_sha256_saved:  # new, or a tile's time changed: once
+                    sidecar = self.path.parent / INPUT_SHA256_NAME
+                    sidecar.parent.mkdir(exist_ok=True)
+                    hashes = dest.claim(sidecar, "input SHA-256")
+                    hashes.write_text(json.dumps(self.input_sha256, indent=0))
                 temp = dest.claim(self.path, "region manifest", (".json",))
                 temp.write_text(json.dumps(data, indent=1))
                 dest.commit()
+            self._input_sha256_saved = True
         except OSError as exc:
             if isinstance(exc, OutputError):
                 raise
@@ -239,16 +248,21 @@ def _read(path: Path) -> tuple[str, dict[str, Any] | None, int, list[BlockRecord
     return old_hash, old_settings, runs, records
 
 
+def _inputs(key: dict[str, Any] | None) -> list[dict[str, Any]]:
+    inputs = (key or {}).get("inputs") or []
+    return [f for f in inputs if isinstance(f, dict) and "path" in f]
+
+
 def _files(key: dict[str, Any]) -> list[dict[str, Any]]:
     """The input files of a settings key that are local files (GDAL paths are not hashed)."""
-    return [f for f in key.get("inputs") or [] if not is_gdal_path(f["path"])]
+    return [f for f in _inputs(key) if not is_gdal_path(f["path"])]
 
 
 def _read_input_sha256(path: Path) -> dict[str, str]:
-    """The inputs' SHA-256 a manifest recorded ({} for one written before they were)."""
+    """The inputs' SHA-256 recorded beside the mosaics, by path ({} when there are none)."""
     try:
-        recorded = json.loads(path.read_text()).get("input_sha256") or {}
-    except (OSError, ValueError, AttributeError):
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):
         return {}
     return {str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
 

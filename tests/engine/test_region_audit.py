@@ -201,7 +201,7 @@ def test_a_tile_copied_again_resumes_and_one_edited_is_refused(
     d = make_delivery(tmp_path / "d", tile_px=128)
     out = tmp_path / "out"
     assert main(args(out, d, case)) == 0
-    recorded = json.loads((out / "manifest.json").read_text())["input_sha256"]
+    recorded = json.loads((out / "inputs" / "sha256.json").read_text())
     tile = d.rgb_tile(1, 1)
     assert len(recorded) == 18 and len(recorded[str(tile)]) == 64  # 9 RVB + 9 IRC tiles
 

@@ -253,10 +253,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)
 
 
-def fill(disk: Path, leave_bytes: int) -> Callable[[], None]:
-    """Fill the disk with one file, then give back `leave_bytes` of it."""
+def fill(disk: Path, room_for_manifest: bool) -> Callable[[], None]:
+    """Fill the disk with one file, then give back room for one more copy of the manifest
+    (written under a temporary name, then renamed) but not for a block, or none."""
 
     def act() -> None:
+        leave_bytes = 12 << 10 if room_for_manifest else 0  # a manifest, not a block (20 KB)
         fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
         try:
             while True:
@@ -270,23 +272,25 @@ def fill(disk: Path, leave_bytes: int) -> Callable[[], None]:
 
 
 @pytest.mark.parametrize(
-    "leave_kb", [12, 0], ids=["room-for-the-manifest-not-a-block", "no-room-at-all"]
+    "room_for_manifest", [True, False], ids=["room-for-the-manifest-not-a-block", "no-room-at-all"]
 )
 def test_disk_full_mid_run_stops_keeping_whole_blocks_then_resumes(
-    region_case: RegionCase, small_disk: Path, leave_kb: int
+    region_case: RegionCase, small_disk: Path, room_for_manifest: bool
 ) -> None:
     """A block's files (about 20 KB) no longer fit after the first block: with room left for
     the manifest, the block is recorded failed, with the disk and folder named; with none,
     the manifest on disk stays the previous one, whole. Either way the run stops at once
     (every other block writes to the same disk) and keeps nothing half-written."""
     out = small_disk / "region"
-    ended = run_and_act(region_case.args(out, "--workers", "1"), fill(small_disk, leave_kb << 10))
+    ended = run_and_act(
+        region_case.args(out, "--workers", "1"), fill(small_disk, room_for_manifest)
+    )
     assert ended.code == 1
     tail = (
         "; the run stopped, keeping the 1 block(s) done: fix that, then rerun the same command "
         "to map the rest"
     )
-    if leave_kb:
+    if room_for_manifest:
         assert ended.error.startswith(
             f"block r000_c001 could not be written: the disk holding {out / 'blocks'} is full "
         ), ended.error
