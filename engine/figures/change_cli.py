@@ -249,30 +249,18 @@ def _write_zones(
     """zones.gpkg (the zones as given plus their figures in ha) and zones_transitions.csv."""
     import csv
 
-    import geopandas as gpd
     import pandas as pd
 
     from engine.figures.land_take import M2_PER_HA, LandTake
+    from engine.figures.vectors import write_zones_with
 
     rows = []
     for areas in measured.areas_m2:
         figures = dict(LandTake.of(areas, groups).figures())
         rows.append({f"{k}_ha": figures[k] / M2_PER_HA for k in ZONE_FIGURES})
     added = pd.DataFrame({"zone": list(measured.zone)}).join(pd.DataFrame(rows))
-    taken = {c.lower() for c in added.columns}
-    geometry_name = zones.geometry.name
-    replaced = [c for c in zones.columns if c != geometry_name and str(c).lower() in taken]
-    if replaced:
-        reporter.log(
-            f"the zones' fields {', '.join(map(str, replaced))} are replaced by the figures of "
-            "the same name",
-            "WARNING",
-        )
-    kept = zones.drop(columns=replaced).reset_index(drop=True)
-    frame = gpd.GeoDataFrame(kept.join(added), geometry=geometry_name, crs=zones.crs)
-    frame.to_file(
-        folder / ZONES_GPKG, layer=ZONES_LAYER, driver="GPKG", engine="pyogrio", index=False
-    )
+    gpkg = folder / ZONES_GPKG
+    write_zones_with(zones, added, gpkg, gpkg, reporter, ZONES_LAYER)
     with (folder / ZONES_CSV).open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["zone", "before", "after", "area_m2"])

@@ -19,7 +19,10 @@ from engine.failures import file_name, is_gdal_path
 
 if TYPE_CHECKING:
     import geopandas
+    import pandas
     from rasterio.crs import CRS
+
+    from engine.progress import Reporter
 
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
 
@@ -129,6 +132,38 @@ def zones_in_crs(zones: geopandas.GeoDataFrame, crs: CRS, where: str) -> geopand
     if invalid.any():
         geometry[invalid] = [_polygons(shapely.make_valid(g)) for g in geometry[invalid]]
     return geometry
+
+
+def write_zones_with(
+    zones: geopandas.GeoDataFrame,
+    figures: pandas.DataFrame,
+    temp: Path,
+    path: Path,
+    reporter: Reporter,
+    layer: str = "zones",
+) -> None:
+    """The zones as given (CRS, geometry, attributes) plus one row of `figures` each, as
+    `layer` of a GeoPackage written at `temp` for `path`; a field of the zones named like a
+    figure (case aside) gives way to it, with a warning."""
+    import geopandas as gpd
+
+    from engine.failures import write_failure
+
+    added = {str(c).lower() for c in figures.columns}
+    geometry_name = zones.geometry.name
+    replaced = [c for c in zones.columns if c != geometry_name and str(c).lower() in added]
+    if replaced:
+        reporter.log(
+            f"the zones' fields {', '.join(map(str, replaced))} are replaced by the figures of "
+            "the same name",
+            "WARNING",
+        )
+    kept = zones.drop(columns=replaced).reset_index(drop=True)
+    frame = gpd.GeoDataFrame(kept.join(figures), geometry=geometry_name, crs=zones.crs)
+    try:
+        frame.to_file(temp, layer=layer, driver="GPKG", engine="pyogrio", index=False)
+    except Exception as exc:  # pyogrio's DataSourceError and friends carry GDAL's text
+        raise write_failure(exc, path) from exc
 
 
 def neighbours_in_turn(geometries: geopandas.GeoSeries) -> np.ndarray:

@@ -70,12 +70,15 @@ class ZoneTable:
         temporary name) and write both files to their temporary names; the caller commits.
         Returns the outputs and the headline figures."""
         from engine.figures.maps import open_flair_map
+        from engine.figures.vectors import write_zones_with
         from engine.figures.zones import zone_areas
 
         flair_map = open_flair_map(map_path)
         areas = zone_areas(flair_map, zones, self.field, reporter)
         reporter.check_cancelled()
-        _write_gpkg(zones, areas, destinations.temporary(self.out), self.out, reporter)
+        write_zones_with(
+            zones, areas.wide(), destinations.temporary(self.out), self.out, reporter, LAYER
+        )
         _write_csv(areas, destinations.temporary(self.csv), self.csv)
         stats = _stats(areas)
         count = f"{stats['zones']} zone" + ("" if stats["zones"] == 1 else "s")
@@ -100,32 +103,6 @@ def _stats(areas: ZoneAreas) -> dict[str, Any]:
         "nodata_km2": round(float(areas.nodata_m2.sum()) / 1e6, 6),
         "outside_km2": round(float(areas.outside_m2.sum()) / 1e6, 6),
     }
-
-
-def _write_gpkg(
-    zones: geopandas.GeoDataFrame, areas: ZoneAreas, temp: Path, path: Path, reporter: Reporter
-) -> None:
-    """The zones as given (CRS, geometry, attributes) plus their areas, as layer `zones`."""
-    import geopandas as gpd
-
-    from engine.failures import write_failure
-
-    figures = areas.wide()
-    added = {c.lower() for c in figures.columns}
-    geometry_name = zones.geometry.name
-    replaced = [c for c in zones.columns if c != geometry_name and str(c).lower() in added]
-    if replaced:
-        reporter.log(
-            f"the zones' fields {', '.join(map(str, replaced))} are replaced by the figures of "
-            "the same name",
-            "WARNING",
-        )
-    kept = zones.drop(columns=replaced).reset_index(drop=True)
-    frame = gpd.GeoDataFrame(kept.join(figures), geometry=geometry_name, crs=zones.crs)
-    try:
-        frame.to_file(temp, layer=LAYER, driver="GPKG", engine="pyogrio", index=False)
-    except Exception as exc:  # pyogrio's DataSourceError and friends carry GDAL's text
-        raise write_failure(exc, path) from exc
 
 
 def _write_csv(areas: ZoneAreas, temp: Path, path: Path) -> None:

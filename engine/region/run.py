@@ -30,8 +30,7 @@ from engine.grid import Bounds
 from engine.io.bands import RasterBand, resolve_raster_bands
 from engine.io.destination import Destinations, OutputPaths
 from engine.io.tile_reader import open_raster
-from engine.models.loader import LoadedModel, load_model, sidecar_card_path
-from engine.models.registry import load_registry
+from engine.models.loader import LoadedModel, load_model
 from engine.pipeline import GDAL_CACHE_BYTES
 from engine.planning import Plan, plan_run
 from engine.progress import Reporter
@@ -43,6 +42,7 @@ from engine.region.cluster import (
     scheduler_lost,
     workers_alive,
 )
+from engine.region.identity import open_manifest
 from engine.region.inputs import RegionInputs, gather
 from engine.region.manifest import (
     BLOCKS_DIR,
@@ -52,8 +52,6 @@ from engine.region.manifest import (
     BlockRecord,
     Manifest,
     cancel_message,
-    mask_content,
-    sha256_file,
 )
 from engine.region.mosaic import INPUTS_DIR, write_input_mosaics
 from engine.region.outputs import (
@@ -120,7 +118,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
             if settings.cluster.scheduler:  # reached before the model loads, kept for the run
                 client = cluster.enter_context(open_client(settings.cluster, reporter))
             loaded = _load(settings, reporter)
-            manifest = _open_manifest(settings, out_dir, inputs, loaded, reporter)
+            manifest = open_manifest(settings, out_dir, inputs, loaded, reporter)
             reporter.check_cancelled()
             made.expect(out_dir / INPUTS_DIR)
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
@@ -224,42 +222,6 @@ def _load(settings: RegionSettings | PredictSettings, reporter: Reporter) -> Loa
             "per tile; region runs take aerial-only models: use predict for it"
         )
     return loaded
-
-
-def _open_manifest(
-    settings: RegionSettings,
-    out_dir: Path,
-    inputs: RegionInputs,
-    loaded: LoadedModel,
-    reporter: Reporter,
-) -> Manifest:
-    """The folder's manifest for this run (nothing written yet), with the model and the mask
-    recorded by content: weights, a card or a mask replaced between two runs are refused,
-    never mixed."""
-    registry_name = settings.model if settings.model in load_registry() else None
-    card = None  # a registry model's card is the registry's
-    if registry_name is None:
-        card = settings.card_path or sidecar_card_path(loaded.weights_path)
-    t0 = time.perf_counter()
-    weights_sha256 = sha256_file(loaded.weights_path)
-    card_sha256 = sha256_file(card) if card else None
-    reporter.log(
-        f"model weights {loaded.weights_path}: SHA-256 {weights_sha256[:16]}... "
-        f"({time.perf_counter() - t0:.2f} s)"
-    )
-    key = settings.result_key(
-        inputs.describe(),
-        weights_sha256,
-        card_sha256,
-        registry_name,
-        mask_content(settings.mask),
-    )
-    files = {
-        "weights_sha256": str(loaded.weights_path),
-        "card_sha256": str(card or ""),
-        "mask": str(settings.mask or ""),
-    }
-    return Manifest.open(out_dir, key, settings.restart, files)
 
 
 def _geometry(base: PredictSettings, reporter: Reporter, loaded: LoadedModel | None = None) -> Plan:
