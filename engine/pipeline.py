@@ -22,9 +22,12 @@ from engine.io.bands import resolve_raster_bands
 from engine.io.destination import Destinations
 from engine.io.map_writer import MapWriter, claim_rasters
 from engine.io.tile_reader import TileReader, open_raster, value_scale_for
+from engine.models.architectures import EXTRA_INPUTS
 from engine.models.auto import resolve_auto_model
+from engine.models.extras import ExtrasFactory
+from engine.models.families import SENTINEL2
 from engine.models.loader import known_card, load_model
-from engine.planning import ExtrasFactory, plan_run
+from engine.planning import plan_run
 from engine.polygons import POLYGON_DRIVERS, polygonize
 from engine.progress import Reporter
 from engine.settings import PredictSettings
@@ -102,9 +105,8 @@ def _predict_open(
     elevation = settings.elevation
     sentinel2 = None
     if settings.sentinel2.source:  # the source's name is checked now; nothing is fetched yet
-        from engine.utt.run import sentinel2_extras
-
-        sentinel2 = extras_factory or sentinel2_extras(settings.sentinel2, settings.input)
+        supplier = EXTRA_INPUTS[SENTINEL2]  # the table's supplier for Sentinel-2 families
+        sentinel2 = extras_factory or supplier(settings.sentinel2, settings.input)
     model = resolve_auto_model(  # `--model auto`: chosen from the bands, said with why
         settings.model, src, settings.bands, elevation, sentinel2 is not None, reporter.log
     )

@@ -1,26 +1,23 @@
 """The geometry of a `predict` run, fixed before any tile is read: grids, area, tiling.
 
-Also the contract of extra model inputs (U-T&T's Sentinel-2 series): a factory that, once the
-plan is known, returns a provider of per-batch inputs.
+The contract of extra model inputs (`ExtrasFactory`, `ExtrasProvider`) lives in
+`engine.models.extras`, beside the architecture table that names each family's supplier.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from rasterio.windows import Window
 
 from engine.area import Area, area_from_extent, area_from_polygons, whole_grid
 from engine.errors import InvalidInput
 from engine.grid import Grid
-from engine.models.architectures import ExtraInputs
 from engine.models.loader import LoadedModel
 from engine.processing_grid import choose_processing_grid
 from engine.progress import Reporter
 from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX, PredictSettings
-from engine.tiling import Tile, Tiling
+from engine.tiling import Tiling
 
 
 @dataclass(frozen=True)
@@ -32,22 +29,6 @@ class Plan:
     work: Grid  # the area's own grid
     output: Grid  # the grid the map is written on
     tiling: Tiling
-
-
-class ExtrasProvider(Protocol):
-    """Extra model inputs per batch (U-T&T's Sentinel-2 series and metadata).
-
-    Called with the batch's tiles, whose windows are on `plan.work`; returns the network's
-    extra inputs (arrays with the batch first). `summary` adds figures to the run's stats.
-    """
-
-    def __call__(self, tiles: list[Tile]) -> ExtraInputs: ...
-
-    def summary(self) -> dict[str, Any]: ...
-
-
-# Builds the provider once the geometry is known (loads the Sentinel-2 series for the area).
-ExtrasFactory = Callable[["Plan", LoadedModel, Reporter], ExtrasProvider]
 
 
 def plan_run(

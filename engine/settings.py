@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from engine.figures.zone_table import ZoneTable
 from engine.io.bands import RasterBand
 from engine.io.destination import OutputPaths
 from engine.models.overrides import CardOverrides
+from engine.sentinel2.settings import Sentinel2Options
 from engine.tiling import SIZE_MULTIPLE
 
 # Chosen by measurement against whole-image inference (README, "Choosing the tiling"):
@@ -21,31 +21,6 @@ DEFAULT_TILE_SIZE_PX = 1280
 DEFAULT_MARGIN_PX = 128
 DEFAULT_BATCH_SIZE = 1
 OUTPUT_RESOLUTIONS = ("model", "input")
-
-
-@dataclass(frozen=True)
-class Sentinel2Options:
-    """The Sentinel-2 options of a run (U-T&T): where the series comes from, which year, and
-    the aerial acquisition the metadata encodes. Unset values fall back to the model card's
-    settings or to what the raster's tags say."""
-
-    source: str | None = None  # stac[:URL], planetary-computer, catalog:PATH, flair:PATH
-    year: int | None = None
-    strict: bool = False  # a tile without a usable date is an error
-    acquisition_date: dt.date | None = None
-    acquisition_time: str | None = None  # HHhMM
-    camera: str | None = None
-    altitude_m: float | None = None
-    monthly_average: bool | None = None  # None: the model card's
-    cover_threshold: float | None = None  # None: the model card's
-
-    def __post_init__(self) -> None:
-        if self.cover_threshold is not None and not (
-            math.isfinite(self.cover_threshold) and self.cover_threshold > 0
-        ):
-            raise InvalidInput("--cover-threshold must be positive (0.5 in FLAIR-2)")
-        if self.altitude_m is not None and not math.isfinite(self.altitude_m):
-            raise InvalidInput(f"--altitude {self.altitude_m}: give a number of metres")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .fields import option
@@ -86,8 +86,7 @@ class PredictRequest:
     bands: Sequence[int]
     card_path: str = ""
     elevation: str = ""  # "PATH" or "PATH:BAND"
-    extent: tuple[float, float, float, float] | None = None
-    extent_crs: str = ""
+    extent: tuple[float, float, float, float] | None = None  # in the input raster's CRS
     mask_path: str = ""
     device: str = "auto"
     tile_size_px: int = 0
@@ -101,8 +100,6 @@ class PredictRequest:
     year: int = 0
     acquisition_date: str = ""  # YYYY-MM-DD, '' = the raster's date tag
     strict: bool = False
-    download: bool = True
-    extra: Sequence[str] = field(default_factory=tuple)
 
     def arguments(self) -> list[str]:
         """The argument list after `python -m engine`; each option comes from the dialog's
@@ -129,7 +126,7 @@ class PredictRequest:
             args += [option("ELEVATION"), self.elevation]
         if self.extent is not None:
             bounds = ",".join(repr(float(v)) for v in self.extent)
-            args += [option("EXTENT"), f"{bounds},{self.extent_crs}" if self.extent_crs else bounds]
+            args += [option("EXTENT"), bounds]
         if self.mask_path:
             args += [option("MASK"), self.mask_path]
         if self.tile_size_px > 0:
@@ -153,9 +150,8 @@ class PredictRequest:
                 args += [option("ACQUISITION_DATE"), self.acquisition_date]
             if self.strict:
                 args.append(option("STRICT_SENTINEL2"))
-        if self.download:
-            args.append("--download")
-        return args + list(self.extra)
+        args.append("--download")  # the registry's weights, fetched on first use
+        return args
 
 
 def engine_command(python: str | Path, arguments: Sequence[str]) -> list[str]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.classes import N_CODES  # a record's counts: pixels of each code 0..19
 from engine.errors import InvalidInput, OutputError
 from engine.failures import is_gdal_path
 from engine.io.destination import Destinations
@@ -32,7 +33,6 @@ INPUT_SHA256_NAME = "inputs/sha256.json"
 VERSION = 1
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 STATES = (DONE, FAILED, SKIPPED)
-N_CODES = 20  # a record's counts: pixels of each code 0..19
 BLOCKS_DIR = "blocks"
 # settings recorded by content; a change to them gets its own sentence (what and which file)
 MODEL_CONTENT = {"weights_sha256": "model weights", "card_sha256": "model card"}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.classes import FLAIR_CLASSES
+from engine.classes import FLAIR_CLASSES, N_CODES
 from engine.errors import OutputError
 from engine.figures.zone_table import ZoneTable
 from engine.grid import Grid
@@ -127,7 +127,7 @@ def write_region_outputs(
         qml = out_dir / Path(MAP_NAME).with_suffix(".qml").name
         dest.claim(qml, "style").write_text(style.qml())
         written["style"] = str(qml)
-        counts = np.zeros(20, dtype=np.int64)
+        counts = np.zeros(N_CODES, dtype=np.int64)
         for b in done:
             counts += np.asarray(records[b.id].counts, dtype=np.int64)
         counts[0] += work.width * work.height - int(counts.sum())

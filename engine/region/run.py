@@ -62,7 +62,7 @@ from engine.region.outputs import (
 )
 from engine.region.settings import RegionSettings
 from engine.region.vrt import grid_of
-from engine.region.worker import BlockJob, compute_block
+from engine.region.worker import BlockJob, compute_block, forward_warnings
 from engine.settings import PredictSettings
 
 RUN_RECORD = "run.json"
@@ -357,6 +357,8 @@ def _run_blocks(
                         fix = "start it again (or leave out --scheduler for local workers)"
                         raise _stopped(lost, manifest, fix)
                     record, fault = _record_of(future, block, manifest.runs, client)
+                    if future.status == "finished":  # what the block warned of, said here
+                        forward_warnings(future.result(), block.id, reporter)
                     t0 = time.perf_counter()
                     try:
                         manifest.record(record)

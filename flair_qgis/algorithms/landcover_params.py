@@ -77,14 +77,6 @@ HELP: dict[str, str] = {
     "STATS": "Optional class-area statistics (.json or .csv).",
     "POLYGONS": "Optional land-cover polygons (GeoPackage).",
 }
-# the U-T&T fields: advanced, so a U-Net user (most users) does not see them
-SENTINEL2_FIELDS = (
-    "SENTINEL2_SOURCE",
-    "SENTINEL2_LOCATION",
-    "YEAR",
-    "ACQUISITION_DATE",
-    "STRICT_SENTINEL2",
-)
 
 
 class LandcoverParameters:

@@ -1,9 +1,10 @@
 """`predict` with a U-T&T model: the Sentinel-2 series of the orthophoto's area, per tile.
 
 `sentinel2_extras` opens the Sentinel-2 source named by `--sentinel2` (nothing is fetched
-yet) and returns the pipeline's extras factory; the pipeline asks for it when the loaded
-model's architecture takes Sentinel-2 (not because `--sentinel2` was given). Once the pipeline
-has loaded the model and planned the tiles, the factory
+yet) and returns the pipeline's extras factory; it is the supplier the architecture table names
+for the families that take Sentinel-2 (`engine.models.architectures.EXTRA_INPUTS`), so the
+pipeline reaches it through the table, never by name. Once the pipeline has loaded the model and
+planned the tiles, the factory
 
 1. checks the run (a FLAIR dataset folder serves benchmark patches, not orthophotos; the
    metadata needs an acquisition date in a year the model knows),
@@ -23,12 +24,8 @@ from pathlib import Path
 
 from engine.errors import InvalidInput
 from engine.io.tile_reader import open_raster
-from engine.models.loader import LoadedModel
-from engine.planning import ExtrasFactory, Plan
-from engine.progress import Reporter
-from engine.sentinel2.settings import Sentinel2Settings
-from engine.settings import Sentinel2Options
-from engine.utt.inputs import (
+from engine.models.extras import ExtrasFactory, RunGeometry, RunModel
+from engine.models.utt.inputs import (
     Acquisition,
     MetadataEncoder,
     Sentinel2Inputs,
@@ -36,6 +33,8 @@ from engine.utt.inputs import (
     centres_bounds,
     tile_centre,
 )
+from engine.progress import Reporter
+from engine.sentinel2.settings import Sentinel2Options, Sentinel2Settings
 
 DEFAULT_CAMERA = "UCE-M3"
 """UltraCam Eagle Mark 3, the camera of most FLAIR images (only "UCE" or not matters)."""
@@ -142,7 +141,7 @@ def sentinel2_extras(options: Sentinel2Options, input_path: Path | str) -> Extra
         )
     source = open_source(options.source)
 
-    def factory(plan: Plan, loaded: LoadedModel, rep: Reporter) -> Sentinel2Inputs:
+    def factory(plan: RunGeometry, loaded: RunModel, rep: Reporter) -> Sentinel2Inputs:
         if source.serves_patches:
             raise InvalidInput(
                 f"--sentinel2 {options.source}: a FLAIR dataset folder serves the benchmark's "
