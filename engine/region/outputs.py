@@ -28,6 +28,7 @@ from engine.figures.zone_table import ZoneTable
 from engine.grid import Grid
 from engine.io import style
 from engine.io.destination import Destinations
+from engine.io.output_table import output
 from engine.progress import Reporter
 from engine.region.blocks import Block
 from engine.region.manifest import DONE, BlockRecord
@@ -37,11 +38,11 @@ from engine.stats import class_areas, write_stats
 if TYPE_CHECKING:
     import geopandas
 
-MAP_NAME = "landcover.vrt"
-CONFIDENCE_NAME = "confidence.vrt"
+MAP_NAME = output("output").region_file
+CONFIDENCE_NAME = output("confidence").region_file
 STATS_NAMES = ("stats.json", "stats.csv")
 BLOCK_STATS_NAME = "stats_blocks.csv"
-POLYGONS_NAME = "landcover.gpkg"
+POLYGONS_NAME = output("polygons").region_file
 
 
 @dataclass

@@ -49,6 +49,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine.planning",
             "engine.streaming",
             "engine.pipeline",
+            "engine.outputs",
             "engine.utt",
             "engine.evaluation",
             # figures from finished maps (zones, change), beside evaluate; predict and region
