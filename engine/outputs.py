@@ -86,29 +86,43 @@ def _write_zones(target: Any, done: Finished) -> dict[str, str]:
 class Writer:
     """How one output is asked for and written.
 
-    `target`: where the settings ask for it (a path, a `ZoneTable`), None when not asked.
     `write`: writes it from the finished map, returns its `done` outputs; None for the rasters
-    `MapWriter` streams. `claim`: checks and locks its destination before any work."""
+    `MapWriter` streams. `target`: where the settings ask for it (a path, a `ZoneTable`; None
+    when not asked); left out, the settings' `other_outputs` under the entry's key, which
+    `predict`'s option for it fills. `claim`: checks and locks its destination before any
+    work."""
 
-    target: Callable[[PredictSettings], Any]
     write: Callable[[Any, Finished], dict[str, str]] | None = None
+    target: Callable[[PredictSettings], Any] | None = None
     claim: Callable[[Any, Destinations, Output], None] = _claim_file
+
+    def target_in(self, settings: PredictSettings, key: str) -> Any:
+        """Where `settings` ask for this output (None: not asked)."""
+        if self.target is None:
+            return settings.other_outputs.get(key)
+        return self.target(settings)
 
 
 WRITERS: dict[str, Writer] = {
-    "output": Writer(lambda s: s.outputs.classes),
-    "confidence": Writer(lambda s: s.outputs.confidence),
-    "probabilities": Writer(lambda s: s.outputs.probabilities),
-    "stats": Writer(lambda s: s.stats, _write_stats),
-    "polygons": Writer(lambda s: s.polygons, _write_polygons),
-    "zones": Writer(lambda s: s.zones, _write_zones, _claim_zones),
+    "output": Writer(target=lambda s: s.outputs.classes),
+    "confidence": Writer(target=lambda s: s.outputs.confidence),
+    "probabilities": Writer(target=lambda s: s.outputs.probabilities),
+    "stats": Writer(_write_stats, lambda s: s.stats),
+    "polygons": Writer(_write_polygons, lambda s: s.polygons),
+    "zones": Writer(_write_zones, lambda s: s.zones, _claim_zones),
 }
+
+
+def other_outputs() -> tuple[Output, ...]:
+    """The table's entries without a field of their own in the settings: `predict` puts their
+    files in `PredictSettings.other_outputs`."""
+    return tuple(o for o in OUTPUTS if WRITERS[o.key].target is None)
 
 
 def _asked(settings: PredictSettings) -> list[tuple[Output, Writer, Any]]:
     """The outputs written from the finished map that `settings` ask for, in table order."""
     writers = ((entry, WRITERS[entry.key]) for entry in OUTPUTS)
-    asked = ((entry, writer, writer.target(settings)) for entry, writer in writers)
+    asked = ((entry, writer, writer.target_in(settings, entry.key)) for entry, writer in writers)
     return [(e, w, target) for e, w, target in asked if w.write is not None and target]
 
 

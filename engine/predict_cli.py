@@ -251,6 +251,7 @@ def settings_from_args(args: argparse.Namespace) -> PredictSettings:
     from engine.area import parse_extent
     from engine.io.bands import parse_elevation
     from engine.io.destination import OutputPaths
+    from engine.outputs import other_outputs
     from engine.settings import PredictSettings, Sentinel2Options
 
     if args.elevation:
@@ -282,6 +283,11 @@ def settings_from_args(args: argparse.Namespace) -> PredictSettings:
         stats=output_path(args.stats, "--stats"),
         polygons=output_path(args.polygons, "--polygons"),
         zones=zone_table_from_args(args, output),
+        other_outputs={
+            o.key: path
+            for o in other_outputs()
+            if (path := output_path(getattr(args, o.option[2:].replace("-", "_")), o.option))
+        },
         overwrite=args.overwrite,
         sentinel2=sentinel2,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,9 @@ class PredictSettings:
     stats: Path | None = None
     polygons: Path | None = None
     zones: ZoneTable | None = None  # a class-area table per zone, written with the map
+    # the files of the output table's other entries, by key (`engine.outputs`: an output
+    # added to the table is asked for here, without a field of its own)
+    other_outputs: Mapping[str, Path] = field(default_factory=dict)
     overwrite: bool = False
     allow_download: bool = False
     sentinel2: Sentinel2Options = field(default_factory=Sentinel2Options)
@@ -196,7 +200,7 @@ class PredictSettings:
         if self.extent and self.mask:
             raise InvalidInput("give either --extent or --mask, not both", option="--mask")
         paths = [p for _, p in self.outputs.rasters()] + [
-            p for p in (self.stats, self.polygons) if p
+            p for p in (self.stats, self.polygons, *self.other_outputs.values()) if p
         ]
         if len({Path(p).resolve() for p in paths}) != len(paths):
             raise InvalidInput("two outputs share one file name")

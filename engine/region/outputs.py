@@ -25,7 +25,7 @@ import numpy as np
 from engine.classes import FLAIR_CLASSES
 from engine.errors import OutputError
 from engine.figures.zone_table import ZoneTable
-from engine.grid import Grid
+from engine.grid import Grid, Window
 from engine.io import style
 from engine.io.destination import Destinations
 from engine.io.output_table import output
@@ -94,7 +94,7 @@ class OutputFolder:
 def write_region_outputs(
     out_dir: Path,
     work: Grid,
-    area_origin: tuple[int, int],
+    area: Window,
     blocks: list[Block],
     records: dict[str, BlockRecord],
     polygons: bool,
@@ -104,7 +104,7 @@ def write_region_outputs(
     """Write the mosaics, statistics, polygons and zone table of the finished blocks; returns
     their paths."""
     done = [b for b in blocks if b.id in records and records[b.id].state == DONE]
-    row0, col0 = area_origin
+    row0, col0 = int(area.row_off), int(area.col_off)  # blocks are placed on `work`, the area's
     written: dict[str, str] = {}
     with Destinations(overwrite=True) as dest:
         kinds = [("output", MAP_NAME, "FLAIR land cover")]
@@ -114,10 +114,7 @@ def write_region_outputs(
             placed = [
                 (
                     records[b.id].outputs[kind]["file"],
-                    b.col_off - col0,
-                    b.row_off - row0,
-                    b.width,
-                    b.height,
+                    Window(b.col_off - col0, b.row_off - row0, b.width, b.height),
                 )
                 for b in done
             ]

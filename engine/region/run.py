@@ -145,7 +145,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
         outputs = write_region_outputs(
             out_dir,
             plan.work,
-            (int(plan.area.window.row_off), int(plan.area.window.col_off)),
+            plan.area.window,
             blocks,
             manifest.blocks,
             settings.polygons,

@@ -78,22 +78,26 @@ class ClusterSettings:
         if self.scheduler and self.workers:
             raise InvalidInput(
                 "--workers sizes the local cluster; with --scheduler the workers are those "
-                "started by `dask worker` (give them --nthreads 1)"
+                "started by `dask worker` (give them --nthreads 1)",
+                option="--workers",
             )
         for name, value in (
             ("--workers", self.workers),
             ("--threads-per-worker", self.threads_per_worker),
         ):
             if value is not None and value < 1:
-                raise InvalidInput(f"{name} {value}: give 1 or more")
+                raise InvalidInput(f"{name} {value}: give 1 or more", option=name, value=value)
         if self.retries < 0:
-            raise InvalidInput(f"--retries {self.retries}: give 0 or more")
+            raise InvalidInput(
+                f"--retries {self.retries}: give 0 or more", option="--retries", value=self.retries
+            )
         if self.scheduler is not None:
             found = _SCHEDULER.match(self.scheduler)
             if not found or not 0 < int(found["port"]) < 65536:
                 raise InvalidInput(
                     f"--scheduler {self.scheduler!r} is not a Dask scheduler address: give "
-                    "tcp://HOST:PORT, as `dask scheduler` prints it (e.g. tcp://10.0.0.5:8786)"
+                    "tcp://HOST:PORT, as `dask scheduler` prints it (e.g. tcp://10.0.0.5:8786)",
+                    option="--scheduler",
                 )
 
 

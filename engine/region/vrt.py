@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 
 from affine import Affine
 
-from engine.grid import Grid
+from engine.grid import Grid, Window
 from engine.io import style
 from engine.region.audit import RasterFile
 from engine.region.products import base_product, image_products
@@ -215,9 +215,9 @@ def product_bands(files: Mapping[str, Sequence[RasterFile]]) -> Mosaic:
     return Mosaic(tuple(bands), tuple(validity), mask)
 
 
-def map_xml(grid: Grid, blocks: Sequence[tuple[str, int, int, int, int]], title: str) -> str:
-    """The region's map: one Byte band over the blocks (path, col, row, width, height on
-    `grid`), nodata 0, with the FLAIR colour table and class names, so it opens styled."""
+def map_xml(grid: Grid, blocks: Sequence[tuple[str, Window]], title: str) -> str:
+    """The region's map: one Byte band over the blocks (path, and window on `grid`), nodata 0,
+    with the FLAIR colour table and class names, so it opens styled."""
     out = [
         _header(grid),
         '  <VRTRasterBand dataType="Byte" band="1">\n',
@@ -233,7 +233,13 @@ def map_xml(grid: Grid, blocks: Sequence[tuple[str, int, int, int, int]], title:
             r, g, b, a = table.get(code, (0, 0, 0, 0))
             out.append(f'      <Entry c1="{r}" c2="{g}" c3="{b}" c4="{a}"/>\n')
         out.append("    </ColorTable>\n")
-    for path, col, row, width, height in blocks:
+    for path, window in blocks:
+        col, row, width, height = (
+            int(window.col_off),
+            int(window.row_off),
+            int(window.width),
+            int(window.height),
+        )
         out.append(
             f'    <SimpleSource><SourceFilename relativeToVRT="1">{escape(path)}'
             f"</SourceFilename><SourceBand>1</SourceBand>{_rect('SrcRect', 0, 0, width, height)}"
