@@ -3,6 +3,11 @@
 `add_parser` registers it on the engine CLI; `settings_from_args` turns the parsed options into
 the frozen `PredictSettings` (typed values: an `Extent`, a band tuple, a `RasterBand`, a nested
 `Sentinel2Options`), so nothing past this module sees a loose string.
+
+The model, band and run groups are `region`'s too (`add_model_options`, `add_band_options`,
+`add_run_options`): one declaration and one help per option, read into one `RunOptions` record
+by `run_options_from_args` and checked there, before any input is opened. The output options
+come from the output table (`engine.io.output_table`).
 """
 
 from __future__ import annotations
