@@ -13,6 +13,10 @@ from pathlib import Path
 from engine.errors import InvalidInput
 from engine.failures import user_path
 
+# The words `--precision` and `--backend` take, for every command that runs a model
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BACKENDS = ("auto", "torch", "openvino")
+
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
     """`--progress` and `--debug`, which every subcommand takes."""

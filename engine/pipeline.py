@@ -8,7 +8,7 @@ together, so a failure or cancel at any phase leaves nothing at the destination.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,23 +18,19 @@ from engine.device import choose_device
 from engine.errors import InvalidInput
 from engine.grid import Grid
 from engine.inference import Predictor
-from engine.io.bands import resolve_raster_bands
 from engine.io.destination import Destinations
-from engine.io.map_writer import MapWriter, claim_rasters
-from engine.io.tile_reader import TileReader, open_raster, value_scale_for
+from engine.io.map_writer import MapWriter
+from engine.io.tile_reader import TileReader, open_raster
 from engine.models.architectures import EXTRA_INPUTS
-from engine.models.auto import resolve_auto_model
 from engine.models.extras import ExtrasFactory
 from engine.models.families import SENTINEL2
-from engine.models.loader import known_card, load_model
-from engine.planning import plan_run
-from engine.polygons import POLYGON_DRIVERS, polygonize
+from engine.outputs import Finished, claim_outputs, write_outputs
+from engine.planning import prepare_run
 from engine.progress import Reporter
 from engine.settings import PredictSettings
-from engine.stats import STATS_SUFFIXES, class_areas, write_stats
+from engine.stats import class_areas
 from engine.streaming import stream_tiles
 
-POLYGON_BLOCK_PX = 4096
 # A few tiles' blocks; GDAL's default (5 % of RAM) grows with the output. In bytes: rasterio
 # passes the value to GDALSetCacheMax64, so a bare 64 meant 64 bytes (blocks written again and
 # again, files many times their size).
@@ -65,18 +61,6 @@ def run_predict(
         return _run_predict(settings, reporter, extras_factory, dest, predictor)
 
 
-def claim_outputs(settings: PredictSettings, destinations: Destinations) -> None:
-    """Every file the run will write, checked and locked before any work (map first)."""
-    claim_rasters(settings.outputs, destinations)
-    if settings.stats:
-        destinations.claim(settings.stats, "--stats output", STATS_SUFFIXES)
-    if settings.polygons:
-        destinations.claim(settings.polygons, "--polygons output", POLYGON_DRIVERS)
-    if settings.zones:
-        settings.zones.read()  # a zones layer that cannot serve fails before the model loads
-        settings.zones.claim(destinations)
-
-
 def _run_predict(
     settings: PredictSettings,
     reporter: Reporter,
@@ -102,39 +86,21 @@ def _predict_open(
 ) -> PredictResult:
     # cheap checks first: a typo must not wait for the model to load (or download)
     choose_device(settings.device, settings.precision)
-    elevation = settings.elevation
     sentinel2 = None
     if settings.sentinel2.source:  # the source's name is checked now; nothing is fetched yet
         supplier = EXTRA_INPUTS[SENTINEL2]  # the table's supplier for Sentinel-2 families
         sentinel2 = extras_factory or supplier(settings.sentinel2, settings.input)
-    model = resolve_auto_model(  # `--model auto`: chosen from the bands, said with why
-        settings.model, src, settings.bands, elevation, sentinel2 is not None, reporter.log
+    ready = prepare_run(
+        settings,
+        src,
+        reporter,
+        loaded=preloaded.loaded if preloaded is not None else None,
+        has_sentinel2=sentinel2 is not None,
     )
-    settings = replace(settings, model=model)
-    early_card = known_card(
-        settings.model, card_path=settings.card_path, overrides=settings.overrides
-    )
-    if early_card is not None:
-        resolve_raster_bands(src, early_card.channels, settings.bands, elevation, early_card.name)
-    if preloaded is not None:  # a region worker's model, loaded once for all its blocks
-        loaded = preloaded.loaded
-    else:
-        loaded = load_model(
-            settings.model,
-            card_path=settings.card_path,
-            overrides=settings.overrides,
-            allow_download=settings.allow_download,
-            say=reporter.log,
-        )
+    settings, loaded, scale, plan = ready.settings, ready.loaded, ready.scale, ready.plan
     card = loaded.card
-    mapping = resolve_raster_bands(src, card.channels, settings.bands, elevation, card.name)
-    scale = value_scale_for(src, mapping.ortho_bands, settings.input_max)
-    plan, same = plan_run(settings, loaded, src, reporter)
     predictor = preloaded or Predictor(
         loaded, settings.device, settings.threads, settings.precision
-    )
-    reporter.log(
-        f"model {card.name} ({card.architecture}, {','.join(card.channels)}): {mapping.describe()}"
     )
     choice = predictor.choice
     reporter.log(f"device {choice.device} ({choice.reason}), precision {choice.precision}")
@@ -155,7 +121,7 @@ def _predict_open(
         )
         extras_factory = None
     extras_provider = extras_factory(plan, loaded, reporter) if extras_factory else None
-    reader = TileReader(src, mapping, plan.processing, same, plan.area, scale)
+    reader = TileReader(src, ready.mapping, plan.processing, ready.same_grid, plan.area, scale)
     probability_codes = card.active_codes if settings.outputs.probabilities else ()
     writer = MapWriter(settings.outputs, plan.output, destinations, probability_codes)
     area_km2 = plan.work.area_m2 / 1e6
@@ -190,36 +156,8 @@ def _predict_open(
         stats.update(extras_provider.summary())
     outputs = {key: str(path) for key, path in settings.outputs.rasters()}
     outputs["style"] = str(settings.outputs.classes.with_suffix(".qml"))
-    if settings.stats:
-        reporter.check_cancelled()
-        write_stats(stats, settings.stats, destinations.temporary(settings.stats))
-        outputs["stats"] = str(settings.stats)
-    if settings.polygons:
-        reporter.check_cancelled()
-        side = POLYGON_BLOCK_PX
-        blocks = -(-plan.output.width // side) * -(-plan.output.height // side)
-        reporter.start("polygons", blocks, "blocks")
-
-        def advance() -> None:
-            reporter.check_cancelled()
-            reporter.advance(1)
-
-        count = polygonize(
-            writer.written["output"],
-            settings.polygons,
-            destinations.temporary(settings.polygons),
-            POLYGON_BLOCK_PX,
-            advance,
-        )
-        outputs["polygons"] = str(settings.polygons)
-        stats["polygons"] = count
-    if settings.zones:
-        reporter.check_cancelled()
-        zones = settings.zones.read()
-        zone_outputs, stats["zones"] = settings.zones.write(
-            writer.written["output"], zones, destinations, reporter
-        )
-        outputs.update(zone_outputs)
+    finished = Finished(writer.written["output"], plan.output, stats, destinations, reporter)
+    outputs.update(write_outputs(settings, finished))
     reporter.check_cancelled()
     destinations.commit()
     return PredictResult(outputs, stats)

@@ -11,8 +11,9 @@ import numpy as np
 
 from engine.classes import FLAIR_CLASSES, N_CODES, NODATA_CODE
 from engine.failures import write_failure
+from engine.io.output_table import output
 
-STATS_SUFFIXES = (".json", ".csv")
+STATS_SUFFIXES = output("stats").suffixes  # .json, .csv
 
 
 def class_areas(counts: np.ndarray, pixel_area_m2: float) -> dict[str, Any]:

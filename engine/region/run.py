@@ -27,12 +27,12 @@ from engine.area import area_from_polygons
 from engine.errors import Cancelled, InvalidInput, OutputError, RegionError
 from engine.failures import write_failure
 from engine.grid import Bounds
-from engine.io.bands import RasterBand, resolve_raster_bands
+from engine.io.bands import RasterBand
 from engine.io.destination import Destinations, OutputPaths
 from engine.io.tile_reader import open_raster
 from engine.models.loader import LoadedModel, load_model
 from engine.pipeline import GDAL_CACHE_BYTES
-from engine.planning import Plan, plan_run
+from engine.planning import Plan, prepare_run
 from engine.progress import Reporter
 from engine.region.blocks import Block, cut, reaches
 from engine.region.cluster import (
@@ -60,10 +60,11 @@ from engine.region.outputs import (
     sweep_leftovers,
     write_region_outputs,
 )
+from engine.region.products import ELEVATION, PRODUCTS, elevation_product
 from engine.region.settings import RegionSettings
 from engine.region.vrt import grid_of
 from engine.region.worker import BlockJob, compute_block, forward_warnings
-from engine.settings import PredictSettings
+from engine.settings import PredictSettings, RunOptions
 
 RUN_RECORD = "run.json"
 POLL_S = 0.1
@@ -117,7 +118,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
             client = None
             if settings.cluster.scheduler:  # reached before the model loads, kept for the run
                 client = cluster.enter_context(open_client(settings.cluster, reporter))
-            loaded = _load(settings, reporter)
+            loaded = _load(settings.run, reporter)
             manifest = open_manifest(settings, out_dir, inputs, loaded, reporter)
             reporter.check_cancelled()
             made.expect(out_dir / INPUTS_DIR)
@@ -144,7 +145,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
         outputs = write_region_outputs(
             out_dir,
             plan.work,
-            (int(plan.area.window.row_off), int(plan.area.window.col_off)),
+            plan.area.window,
             blocks,
             manifest.blocks,
             settings.polygons,
@@ -183,12 +184,13 @@ def _retire_outputs(settings: RegionSettings, out_dir: Path, reporter: Reporter)
 
 def _describe(inputs: RegionInputs) -> str:
     if inputs.single:
-        text = f"input {inputs.single.path}"
-    else:
-        text = f"inputs: {len(inputs.rgb)} RVB file(s)" + (
-            f", {len(inputs.irc)} IRC file(s)" if inputs.irc else ""
+        return f"input {inputs.single.path}" + "".join(
+            f", {len(inputs.of(p.key))} {p.name} file(s)"
+            for p in PRODUCTS
+            if p.role == ELEVATION and inputs.of(p.key)
         )
-    return text + (f", {len(inputs.elevation)} elevation file(s)" if inputs.elevation else "")
+    counts = [f"{len(inputs.of(p.key))} {p.name} file(s)" for p in PRODUCTS if inputs.of(p.key)]
+    return "inputs: " + ", ".join(counts)
 
 
 def _base_settings(
@@ -202,18 +204,18 @@ def _base_settings(
     return replace(
         settings.block_settings(mosaic),
         outputs=OutputPaths(out_dir / BLOCKS_DIR / "block.tif"),
-        elevation=RasterBand(elevation, 1) if elevation else None,
+        elevation=RasterBand(elevation, elevation_product().bands[0].band) if elevation else None,
         threads=threads,
     )
 
 
-def _load(settings: RegionSettings | PredictSettings, reporter: Reporter) -> LoadedModel:
+def _load(run: RunOptions, reporter: Reporter) -> LoadedModel:
     """The model, loaded once here to check it before any worker starts."""
     loaded = load_model(
-        settings.model,
-        card_path=settings.card_path,
-        overrides=settings.overrides,
-        allow_download=settings.allow_download,
+        run.model,
+        card_path=run.card_path,
+        overrides=run.overrides,
+        allow_download=run.allow_download,
         say=reporter.log,
     )
     if loaded.architecture.uses_sentinel2:
@@ -225,18 +227,14 @@ def _load(settings: RegionSettings | PredictSettings, reporter: Reporter) -> Loa
 
 
 def _geometry(base: PredictSettings, reporter: Reporter, loaded: LoadedModel | None = None) -> Plan:
-    """The whole region's plan, exactly as `predict` would make it on the mosaic, with the
-    model (loaded here when not given) checked against the mosaic's bands."""
-    loaded = loaded or _load(base, reporter)
+    """The whole region's plan: `predict`'s own planning step on the mosaic (the model, loaded
+    here when not given, checked against the mosaic's bands; the grid, area and tiling)."""
+    loaded = loaded or _load(base.run_options, reporter)
     src = open_raster(base.input)
     try:
-        card = loaded.card
-        mapping = resolve_raster_bands(src, card.channels, base.bands, base.elevation, card.name)
-        reporter.log(f"model {card.name} ({','.join(card.channels)}): {mapping.describe()}")
-        plan, _ = plan_run(base, loaded, src, reporter)
+        return prepare_run(base, src, reporter, loaded=loaded).plan
     finally:
         src.close()
-    return plan
 
 
 def _footprints(inputs: RegionInputs, plan: Plan) -> list[Bounds]:
@@ -262,13 +260,11 @@ def _blocks_left(
     kept = skipped = 0
     for block in blocks:
         record = manifest.blocks.get(block.id)
-        if record is not None and record.window == block.as_tuple and record.intact(out_dir):
+        if record is not None and record.window == block.window and record.intact(out_dir):
             kept += 1
             continue
         if not reaches(block, plan.processing, plan.area, footprints):
-            manifest.blocks[block.id] = BlockRecord(
-                block.id, block.as_tuple, SKIPPED, manifest.runs
-            )
+            manifest.blocks[block.id] = BlockRecord(block.id, block.window, SKIPPED, manifest.runs)
             skipped += 1
             continue
         manifest.blocks.pop(block.id, None)
@@ -295,7 +291,7 @@ def _job(base: PredictSettings, block: Block, out_dir: Path, settings: RegionSet
         outputs=OutputPaths(paths["output"], paths.get("confidence")),
         stats=paths["stats"],
         polygons=paths.get("polygons"),
-        window=block.as_tuple,
+        window=block.window,
     )
     return BlockJob(block.id, block_settings, out_dir, tuple(files))
 
@@ -413,7 +409,7 @@ def _record_of(future: Any, block: Block, run: int, client: Any) -> tuple[BlockR
         result = future.result()
         record = BlockRecord(
             block.id,
-            block.as_tuple,
+            block.window,
             result["state"],
             run,
             outputs=result.get("outputs", {}),
@@ -427,7 +423,7 @@ def _record_of(future: Any, block: Block, run: int, client: Any) -> tuple[BlockR
     reason = f"{type(exc).__name__}: {exc}"
     if type(exc).__name__ == "KilledWorker":
         reason = death_reason(client, exc)
-    return BlockRecord(block.id, block.as_tuple, FAILED, run, reason=reason), ""
+    return BlockRecord(block.id, block.window, FAILED, run, reason=reason), ""
 
 
 def _summary(

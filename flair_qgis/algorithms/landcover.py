@@ -30,7 +30,7 @@ from ..fields import for_dialog
 from ..models import AUTO, model_choices
 from ..styling import ensure_style_file, name_results
 from .base import FlairAlgorithm, engine_path
-from .landcover_params import LandcoverParameters, landcover_help
+from .landcover_params import OUTPUTS, LandcoverParameters, landcover_help
 
 MODEL_RES_M = 0.2
 
@@ -80,14 +80,17 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         if elevation:
             bands = BandMapping(bands.red, bands.green, bands.blue, bands.nir)
 
-        outputs = {
-            self.OUTPUT: self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
-            self.CONFIDENCE: self.parameterAsOutputLayer(parameters, self.CONFIDENCE, context)
-            or "",
-            self.STATS: self.parameterAsFileOutput(parameters, self.STATS, context) or "",
-            self.POLYGONS: self.parameterAsOutputLayer(parameters, self.POLYGONS, context) or "",
+        outputs = {  # the engine's output table: one destination parameter per output
+            o.field: engine_path(
+                (
+                    self.parameterAsFileOutput
+                    if o.kind == OUTPUTS.FILE
+                    else self.parameterAsOutputLayer
+                )(parameters, o.field, context)
+                or ""
+            )
+            for o in OUTPUTS.plugin_outputs()
         }
-        outputs = {k: engine_path(v) for k, v in outputs.items()}
         band_names = (
             self.BAND_RED,
             self.BAND_GREEN,

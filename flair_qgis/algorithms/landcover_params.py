@@ -23,11 +23,13 @@ from qgis.core import (
 from ..classes import CITATION, class_table_html, class_table_text
 from ..compat import FLAG_ADVANCED, NUMBER_INTEGER, TYPE_POLYGON
 from ..engine_command import DEVICES, OUTPUT_RESOLUTIONS, SENTINEL2_SOURCES
+from ..engine_shared import engine_module
 from ..fields import BY_NAME
 from ..fields import form_label as label
 from ..models import DEFAULT_MODEL_INDEX, model_options
 from ..settings import DEVICE_CHOICES, default_device, export_pixel_limit
 
+OUTPUTS = engine_module("io.output_table")  # the engine's output table (plain Python)
 HELP: dict[str, str] = {
     "INPUT": "Orthophoto (8-bit, ideally 0.2 m). Any raster layer: files are read directly, "
     "other layers (WMS, XYZ, VRT, virtual) are exported to a temporary GeoTIFF first.",
@@ -70,13 +72,27 @@ HELP: dict[str, str] = {
     "STRICT_SENTINEL2": "U-T&T: stop with an error at a tile without a usable Sentinel-2 date "
     "(all cloudy or snowy, or not covered) instead of mapping it from the "
     "aerial image alone.",
-    "OUTPUT": "Land-cover map: GeoTIFF of FLAIR codes 1 to 19, 0 = no data, with colour table "
-    "and a .qml style beside it. Loaded as '<input> - <model>'.",
-    "CONFIDENCE": "Optional confidence raster: probability of the winning class, 0-255 for "
-    "0-100 %, loaded with a percentage colour ramp.",
-    "STATS": "Optional class-area statistics (.json or .csv).",
-    "POLYGONS": "Optional land-cover polygons (GeoPackage).",
+    # the outputs: from the engine's output table
+    **{o.field: o.plugin_help for o in OUTPUTS.plugin_outputs()},
 }
+# the engine writes these as files itself: no memory layer, no database table
+NON_FILE_REFUSED = tuple(o.field for o in OUTPUTS.plugin_outputs() if o.kind != OUTPUTS.FILE)
+
+
+def output_parameter(entry: Any) -> QgsProcessingParameterDefinition:
+    """The dialog's parameter of an entry of the engine's output table: the map is required,
+    the others optional and not created unless asked for."""
+    required = entry.key == "output"
+    optional = {"optional": not required, "createByDefault": required}
+    if entry.kind == OUTPUTS.RASTER:
+        return QgsProcessingParameterRasterDestination(entry.field, label(entry.field), **optional)
+    if entry.kind == OUTPUTS.VECTOR:
+        return QgsProcessingParameterVectorDestination(
+            entry.field, label(entry.field), TYPE_POLYGON, **optional
+        )
+    return QgsProcessingParameterFileDestination(
+        entry.field, label(entry.field), entry.file_filter, **optional
+    )
 
 
 class LandcoverParameters:
@@ -233,39 +249,13 @@ class LandcoverParameters:
                 ),
                 True,
             ),
-            (QgsProcessingParameterRasterDestination(self.OUTPUT, label(self.OUTPUT)), False),
-            (
-                QgsProcessingParameterRasterDestination(
-                    self.CONFIDENCE, label(self.CONFIDENCE), optional=True, createByDefault=False
-                ),
-                False,
-            ),
-            (
-                QgsProcessingParameterFileDestination(
-                    self.STATS,
-                    label(self.STATS),
-                    "JSON (*.json);;CSV (*.csv)",
-                    optional=True,
-                    createByDefault=False,
-                ),
-                False,
-            ),
-            (
-                QgsProcessingParameterVectorDestination(
-                    self.POLYGONS,
-                    label(self.POLYGONS),
-                    TYPE_POLYGON,
-                    optional=True,
-                    createByDefault=False,
-                ),
-                False,
-            ),
+            *[(output_parameter(o), False) for o in OUTPUTS.plugin_outputs()],
         ]
         for param, is_advanced in params:
             param.setHelp(HELP.get(param.name(), ""))
             if is_advanced:
                 param.setFlags(param.flags() | FLAG_ADVANCED)
-            if param.name() in (self.OUTPUT, self.CONFIDENCE, self.POLYGONS):
+            if param.name() in NON_FILE_REFUSED:
                 param.setSupportsNonFileBasedOutput(False)
             self.addParameter(param)
 

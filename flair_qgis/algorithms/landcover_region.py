@@ -7,6 +7,7 @@ same parameters resumes. At the end the styled VRT mosaic of the blocks is loade
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,16 @@ from ..compat import FILE_FOLDER, LAYER_HINT_RASTER, TYPE_POLYGON, TYPE_RASTER
 from ..engine_command import engine_command
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import ProgressMapper, run_engine
+from ..engine_shared import engine_module
 from ..export import layer_file_path
 from ..models import DEFAULT_MODEL_INDEX, model_choices, model_options
 from ..styling import name_results
 from .base import FlairAlgorithm, engine_path
 
-PRODUCTS = (
-    ("RGB", "RVB (R, G, B)", "--rgb"),
-    ("IRC", "IRC (NIR, R, G)", "--irc"),
-    ("ELEVATION", "Elevation", "--elevation"),
-)
+# the engine's tables (plain Python, read from its source): the input products, one folder and
+# one layer list each, and the optional outputs, one checkbox each
+PRODUCTS = engine_module("region.products")
+OUTPUTS = engine_module("io.output_table")
 # the engine's phases: blocks fill the bar, merging the polygons ends it
 REGION_RANGES = {"region": (3.0, 95.0), "polygons": (95.0, 100.0)}
 
@@ -47,7 +48,8 @@ REGION_RANGES = {"region": (3.0, 95.0), "polygons": (95.0, 100.0)}
 def product_sources(folder: str, pattern: str, layers: list[str]) -> list[str]:
     """What the engine gets for one product: `folder/pattern` (a recursive glob), then layers'
     files."""
-    sources = [engine_path(str(Path(folder) / (pattern or "**/*.jp2")))] if folder else []
+    pattern = pattern or PRODUCTS.DEFAULT_PATTERN
+    sources = [engine_path(str(Path(folder) / pattern))] if folder else []
     return sources + [engine_path(p) for p in layers if p]
 
 
@@ -59,10 +61,10 @@ def region_arguments(
     workers: int = 0,
     threads: int = 0,
     scheduler: str = "",
-    confidence: bool = False,
-    polygons: bool = False,
+    outputs: Sequence[str] = (),
 ) -> list[str]:
-    """The argument list of `engine region`."""
+    """The argument list of `engine region`; `outputs`: the options of the optional outputs
+    asked for (`--confidence`)."""
     args = ["region", out_dir]
     for option, sources in products.items():
         if sources:
@@ -76,10 +78,7 @@ def region_arguments(
         args += ["--workers", str(workers)]
     if threads:
         args += ["--threads-per-worker", str(threads)]
-    if confidence:
-        args.append("--confidence")
-    if polygons:
-        args.append("--polygons")
+    args += outputs
     return args + ["--progress", "json"]
 
 
@@ -94,8 +93,6 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
     WORKERS = "WORKERS"
     THREADS = "THREADS"
     SCHEDULER = "SCHEDULER"
-    CONFIDENCE = "CONFIDENCE"
-    POLYGONS = "POLYGONS"
     OUTPUT = "OUTPUT"
 
     def name(self) -> str:
@@ -122,7 +119,8 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
-        for key, label, _ in PRODUCTS:
+        for product in PRODUCTS.PRODUCTS:
+            key, label = product.key.upper(), product.label
             self.addParameter(
                 QgsProcessingParameterFile(
                     f"{key}_FOLDER", f"{label} folder", behavior=FILE_FOLDER, optional=True
@@ -135,7 +133,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             )
         self.addParameter(
             QgsProcessingParameterString(
-                self.PATTERN, "File pattern in the folders", defaultValue="**/*.jp2"
+                self.PATTERN, "File pattern in the folders", defaultValue=PRODUCTS.DEFAULT_PATTERN
             )
         )
         self.addParameter(
@@ -168,16 +166,14 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
                 self.SCHEDULER, "Dask scheduler address (instead of local workers)", optional=True
             )
         )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.CONFIDENCE, "Confidence mosaic too", defaultValue=False
+        for entry in OUTPUTS.region_outputs():  # CONFIDENCE, POLYGONS: "also ..." checkboxes
+            self.addParameter(
+                QgsProcessingParameterBoolean(
+                    entry.field,
+                    entry.region_help[:1].upper() + entry.region_help[1:],
+                    defaultValue=False,
+                )
             )
-        )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.POLYGONS, "Polygons too (one GeoPackage)", defaultValue=False
-            )
-        )
         self.addParameter(
             QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder")
         )
@@ -192,19 +188,22 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         engine = require_engine()
         pattern = self.parameterAsString(parameters, self.PATTERN, context)
         products = {
-            option: product_sources(
-                self.parameterAsFile(parameters, f"{key}_FOLDER", context) or "",
+            product.option: product_sources(
+                self.parameterAsFile(parameters, f"{product.key.upper()}_FOLDER", context) or "",
                 pattern,
                 [
                     str(layer_file_path(layer) or "")
-                    for layer in self.parameterAsLayerList(parameters, f"{key}_LAYERS", context)
+                    for layer in self.parameterAsLayerList(
+                        parameters, f"{product.key.upper()}_LAYERS", context
+                    )
                 ],
             )
-            for key, _, option in PRODUCTS
+            for product in PRODUCTS.PRODUCTS
         }
-        if not products["--rgb"]:
+        base = PRODUCTS.base_product()
+        if not products[base.option]:
             raise QgsProcessingException(
-                "Give the RVB product: a folder (with the file pattern) or layers."
+                f"Give the {base.name} product: a folder (with the file pattern) or layers."
             )
         mask = ""
         if parameters.get(self.MASK) not in (None, ""):
@@ -221,8 +220,11 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             self.parameterAsInt(parameters, self.WORKERS, context),
             self.parameterAsInt(parameters, self.THREADS, context),
             self.parameterAsString(parameters, self.SCHEDULER, context).strip(),
-            self.parameterAsBool(parameters, self.CONFIDENCE, context),
-            self.parameterAsBool(parameters, self.POLYGONS, context),
+            [
+                entry.option
+                for entry in OUTPUTS.region_outputs()
+                if self.parameterAsBool(parameters, entry.field, context)
+            ],
         )
         done = run_engine(
             engine_command(engine.python, arguments),
@@ -231,7 +233,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             env=engine_environment(engine.pythonpath),
         )
         outputs = done.get("outputs") or {}
-        mosaic = str(outputs.get("output") or Path(out_dir) / "landcover.vrt")
+        mosaic = str(outputs.get("output") or Path(out_dir) / OUTPUTS.output("output").region_file)
         stats = done.get("stats") or {}
         feedback.pushInfo(
             f"Region: {stats.get('blocks', {})} blocks, "

@@ -56,6 +56,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine.planning",
             "engine.streaming",
             "engine.pipeline",
+            "engine.outputs",
             "engine.evaluation",
             # figures from finished maps (zones, change), beside evaluate; predict and region
             # call them at the end of a run
