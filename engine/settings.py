@@ -82,25 +82,42 @@ class PredictSettings:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise InvalidInput(
-                f"--batch-size {self.batch_size}: give at least 1 (tiles per forward pass)"
+                f"--batch-size {self.batch_size}: give at least 1 (tiles per forward pass)",
+                option="--batch-size",
+                value=self.batch_size,
+                expected="1 or more tiles per forward pass",
             )
         if self.threads is not None and self.threads < 1:
             raise InvalidInput(
-                f"--threads {self.threads}: give at least 1, or leave it out to use all cores"
+                f"--threads {self.threads}: give at least 1, or leave it out to use all cores",
+                option="--threads",
+                value=self.threads,
+                expected="1 or more threads",
             )
         tile = self.tile_size_px
         if tile is not None and (tile <= 0 or tile % SIZE_MULTIPLE):
             raise InvalidInput(
                 f"--tile-size {tile}: give a positive multiple of {SIZE_MULTIPLE} such as 512 "
-                f"or {DEFAULT_TILE_SIZE_PX}, or leave it out for the default"
+                f"or {DEFAULT_TILE_SIZE_PX}, or leave it out for the default",
+                option="--tile-size",
+                value=tile,
+                expected=f"a positive multiple of {SIZE_MULTIPLE} such as 512",
             )
         margin = self.margin_px
         if margin is not None and margin < 0:
-            raise InvalidInput(f"--margin {margin}: give 0 or more pixels")
+            raise InvalidInput(
+                f"--margin {margin}: give 0 or more pixels",
+                option="--margin",
+                value=margin,
+                expected="0 or more pixels",
+            )
         if margin is not None and 2 * margin >= (tile or DEFAULT_TILE_SIZE_PX):
             raise InvalidInput(
                 f"--margin {margin} leaves no core in {tile or DEFAULT_TILE_SIZE_PX} px tiles: "
-                "the margin must be less than half the tile size"
+                "the margin must be less than half the tile size",
+                option="--margin",
+                value=margin,
+                expected=f"less than half the tile size ({tile or DEFAULT_TILE_SIZE_PX} px)",
             )
         if self.output_resolution not in OUTPUT_RESOLUTIONS:
             raise InvalidInput(
@@ -108,9 +125,12 @@ class PredictSettings:
             )
         high = self.input_max
         if high is not None and not (math.isfinite(high) and high > 0):
-            raise InvalidInput(f"--input-max {self.input_max}: give a positive number such as 4095")
+            raise InvalidInput(
+                f"--input-max {self.input_max}: give a positive number such as 4095",
+                option="--input-max",
+            )
         if self.extent and self.mask:
-            raise InvalidInput("give either --extent or --mask, not both")
+            raise InvalidInput("give either --extent or --mask, not both", option="--mask")
         paths = [p for _, p in self.outputs.rasters()] + [
             p for p in (self.stats, self.polygons) if p
         ]

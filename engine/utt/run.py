@@ -85,13 +85,17 @@ def resolve_acquisition(
     time = run.acquisition_time or tag_time
     if time is None:
         time = DEFAULT_TIME
-        say(f"acquisition time unknown: assuming {time} (give --acquisition-time HHhMM)")
+        say(
+            f"acquisition time unknown: assuming {time} (give the acquisition time to change it)",
+            option="--acquisition-time",
+        )
     camera = run.camera or DEFAULT_CAMERA
     if run.altitude_m is None:
         say(
             f"ground altitude unknown: assuming {DEFAULT_ALTITUDE_M:g} m in the metadata "
-            "(give --altitude M)",
+            "(give the altitude to change it)",
             "WARNING",
+            option="--altitude",
         )
     altitude = DEFAULT_ALTITUDE_M if run.altitude_m is None else float(run.altitude_m)
     return Acquisition(date=date, time=time, camera=camera, altitude_m=altitude)
@@ -103,13 +107,19 @@ def _year(run: Sentinel2Options, acquisition: Acquisition | None, say: Callable[
             raise InvalidInput(
                 "give --year YYYY: the year of the Sentinel-2 series (the aerial acquisition's)"
             )
-        say(f"Sentinel-2 year {acquisition.date.year}: the acquisition's (give --year to change)")
+        say(
+            f"Sentinel-2 year {acquisition.date.year}: the acquisition's (give the year to "
+            "change it)",
+            option="--year",
+        )
         return acquisition.date.year
     if acquisition is not None and run.year != acquisition.date.year:
         say(
-            f"--year {run.year} differs from the acquisition year {acquisition.date.year}; "
-            "FLAIR-2 pairs each image with the Sentinel-2 series of its own year",
+            f"the Sentinel-2 year {run.year} differs from the acquisition year "
+            f"{acquisition.date.year}; FLAIR-2 pairs each image with the Sentinel-2 series of its "
+            "own year",
             "WARNING",
+            option="--year",
         )
     return run.year
 
