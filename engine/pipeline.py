@@ -173,7 +173,8 @@ def _predict_open(
     if loaded.architecture.uses_sentinel2 and extras_factory is None:
         raise InvalidInput(
             f"model {card.name} is {loaded.architecture.title} and needs a Sentinel-2 source: "
-            "add --sentinel2 and --year"
+            "add --sentinel2 and --year",
+            option="--sentinel2",
         )
     if not loaded.architecture.uses_sentinel2 and extras_factory is not None:
         reporter.log(
