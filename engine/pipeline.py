@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from engine import protocol
 from engine.device import choose_device
 from engine.errors import InvalidInput
 from engine.grid import Grid
@@ -43,6 +44,7 @@ class PredictResult:
 
     outputs: dict[str, str]
     stats: dict[str, Any]
+    run: dict[str, Any] | None = None  # engine.protocol.run_record: what actually ran
 
 
 def run_predict(
@@ -98,12 +100,40 @@ def _predict_open(
         has_sentinel2=sentinel2 is not None,
     )
     settings, loaded, scale, plan = ready.settings, ready.loaded, ready.scale, ready.plan
+    mapping = ready.mapping
     card = loaded.card
     predictor = preloaded or Predictor(
         loaded, settings.device, settings.threads, settings.precision
     )
     choice = predictor.choice
     reporter.log(f"device {choice.device} ({choice.reason}), precision {choice.precision}")
+    record = protocol.run_record(
+        model={
+            "name": card.name,
+            "architecture": card.architecture,
+            "title": loaded.architecture.title,
+            "uses_sentinel2": loaded.architecture.uses_sentinel2,
+        },
+        channels=[
+            {
+                "channel": s.channel,
+                "path": str(mapping.elevation_path if s.external else settings.input),
+                "band": s.band,
+            }
+            for s in mapping.sources
+        ],
+        runtime={
+            "name": "torch",
+            "device": str(choice.device),
+            "precision": choice.precision,
+            "why": f"{choice.reason}; {_precision_why(settings.precision, choice.is_cuda)}",
+        },
+        tiling={
+            "tile_size_px": plan.tiling.tile_size_px,
+            "margin_px": plan.tiling.margin_px,
+            "batch": settings.batch_size,
+        },
+    )
     if scale is not None:
         reporter.log(
             f"input values scaled by {scale:.5f} to the 8-bit range the model was trained on"
@@ -112,7 +142,8 @@ def _predict_open(
     if loaded.architecture.uses_sentinel2 and extras_factory is None:
         raise InvalidInput(
             f"model {card.name} is {loaded.architecture.title} and needs a Sentinel-2 source: "
-            "add --sentinel2 and --year"
+            "add --sentinel2 and --year",
+            option="--sentinel2",
         )
     if not loaded.architecture.uses_sentinel2 and extras_factory is not None:
         reporter.log(
@@ -160,7 +191,16 @@ def _predict_open(
     outputs.update(write_outputs(settings, finished))
     reporter.check_cancelled()
     destinations.commit()
-    return PredictResult(outputs, stats)
+    return PredictResult(outputs, stats, record)
+
+
+def _precision_why(asked: str, cuda: bool) -> str:
+    """Why the run has its precision, for the run record."""
+    if asked != "auto":
+        return f"precision {asked} requested"
+    if cuda:
+        return "automatic precision: bf16 where the GPU supports it, else fp16"
+    return "automatic precision: fp32 on the CPU"
 
 
 def _statistics(counts: np.ndarray, output: Grid, reporter: Reporter) -> dict[str, Any]:

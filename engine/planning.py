@@ -77,7 +77,9 @@ def plan_run(
         if tile != card.tile_size_px:
             raise InvalidInput(
                 f"model {card.name} runs on {card.tile_size_px} px tiles only "
-                f"({loaded.architecture.title} is tied to that size)"
+                f"({loaded.architecture.title} is tied to that size)",
+                option="--tile-size",
+                model=card.name,
             )
     else:
         tile = settings.tile_size_px

@@ -312,4 +312,4 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     from engine.pipeline import run_predict
 
     result = run_predict(settings_from_args(args), reporter)
-    return {"outputs": result.outputs, "stats": result.stats}
+    return {"outputs": result.outputs, "stats": result.stats, "run": result.run}

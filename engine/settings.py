@@ -66,12 +66,14 @@ class RunOptions:
                 f"--batch-size {self.batch_size}: give at least 1 (tiles per forward pass)",
                 option="--batch-size",
                 value=self.batch_size,
+                expected="1 or more tiles per forward pass",
             )
         if self.threads is not None and self.threads < 1:
             raise InvalidInput(
                 f"--threads {self.threads}: give at least 1, or leave it out to use all cores",
                 option="--threads",
                 value=self.threads,
+                expected="1 or more threads",
             )
         tile = self.tile_size_px
         if tile is not None and (tile <= 0 or tile % SIZE_MULTIPLE):
@@ -80,11 +82,15 @@ class RunOptions:
                 f"or {DEFAULT_TILE_SIZE_PX}, or leave it out for the default",
                 option="--tile-size",
                 value=tile,
+                expected=f"a positive multiple of {SIZE_MULTIPLE} such as 512",
             )
         margin = self.margin_px
         if margin is not None and margin < 0:
             raise InvalidInput(
-                f"--margin {margin}: give 0 or more pixels", option="--margin", value=margin
+                f"--margin {margin}: give 0 or more pixels",
+                option="--margin",
+                value=margin,
+                expected="0 or more pixels",
             )
         if margin is not None and 2 * margin >= (tile or DEFAULT_TILE_SIZE_PX):
             raise InvalidInput(
@@ -92,6 +98,7 @@ class RunOptions:
                 "the margin must be less than half the tile size",
                 option="--margin",
                 value=margin,
+                expected=f"less than half the tile size ({tile or DEFAULT_TILE_SIZE_PX} px)",
             )
         high = self.input_max
         if high is not None and not (math.isfinite(high) and high > 0):

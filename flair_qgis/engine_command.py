@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fields import option
+from .fields import CHANNEL_FIELDS, option
+
+CHANNELS = tuple(CHANNEL_FIELDS)  # R, G, B, NIR, E: FLAIR's order, as `--bands` names them
 
 SENTINEL2_SOURCES: tuple[tuple[str, str], ...] = (
     ("none", "None (U-Net models)"),
@@ -83,7 +85,7 @@ class PredictRequest:
     input_path: str
     output_path: str
     model: str
-    bands: Sequence[int]
+    bands: Mapping[str, int]  # channel -> band, only those the user set (R, G, B, NIR, E)
     card_path: str = ""
     elevation: str = ""  # "PATH" or "PATH:BAND"
     extent: tuple[float, float, float, float] | None = None  # in the input raster's CRS
@@ -118,8 +120,9 @@ class PredictRequest:
             "json",
             "--overwrite",
         ]
-        if self.bands:  # unset: the engine's own band rule decides, one rule for both
-            args += [option("BAND_RED"), ",".join(str(b) for b in self.bands)]
+        if self.bands:  # only the bands the user set: the engine's own rule completes them
+            named = ",".join(f"{c}={self.bands[c]}" for c in CHANNELS if self.bands.get(c))
+            args += [option("BAND_RED"), named]
         if self.card_path:
             args += [option("MODEL_CARD"), self.card_path]
         if self.elevation:

@@ -37,7 +37,7 @@ from ..engine_command import engine_command
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import LOADING_PERCENT, ProgressMapper, run_engine
 from .base import FlairAlgorithm, engine_path
-from .zones import dialog_words, map_file, zones_source
+from .zones import map_file, zones_source
 
 GRIDS: tuple[tuple[str, str], ...] = (
     ("after", "the later map's (AFTER)"),
@@ -301,7 +301,7 @@ class ChangeAlgorithm(FlairAlgorithm):
             feedback,
             mapper=ProgressMapper(CHANGE_RANGES if zones else CHANGE_ONLY_RANGES),
             env=engine_environment(engine.pythonpath),
-            explain=dialog_words(self.WORDS),
+            words=self.WORDS,
         )
         paths = output_paths(done.get("outputs") or {}, Path(out_dir))
         line = land_take_line(land_take_ha(done.get("stats") or {}, Path(paths["land_take"])))

@@ -30,17 +30,23 @@ from ..models import DEFAULT_MODEL_INDEX, model_options
 from ..settings import DEVICE_CHOICES, default_device, export_pixel_limit
 
 OUTPUTS = engine_module("io.output_table")  # the engine's output table (plain Python)
+# The engine's band rule (engine/io/bands.py), which completes the bands left empty: the plugin
+# sends only the bands set here.
+BAND_RULE = (
+    "Empty: automatic. The bands set are kept; the others are found, in this order, by the "
+    "band descriptions (red, green, blue, NIR, elevation, also in French: rouge, PIR, MNS...), "
+    "then the colour interpretation (red, green, blue, near infrared), then the remaining "
+    "bands in the order R, G, B, NIR, elevation. Alpha bands are never used."
+)
 HELP: dict[str, str] = {
     "INPUT": "Orthophoto (8-bit, ideally 0.2 m). Any raster layer: files are read directly, "
     "other layers (WMS, XYZ, VRT, virtual) are exported to a temporary GeoTIFF first.",
-    "BAND_RED": "Band holding red. Automatic (empty): the band marked red, else band 1.",
-    "BAND_GREEN": "Band holding green. Automatic (empty): the band marked green, else band 2.",
-    "BAND_BLUE": "Band holding blue. Automatic (empty): the band marked blue, else band 3.",
-    "BAND_NIR": "Band holding near infrared. Automatic (empty): the first other non-alpha band "
-    "(usually 4), if any.",
-    "BAND_ELEVATION": "Band of the orthophoto holding elevation (nDSM). Automatic (empty): the "
-    "second other non-alpha band (usually 5), if any. Ignored when a separate "
-    "elevation raster is set.",
+    "BAND_RED": f"Band holding red. {BAND_RULE}",
+    "BAND_GREEN": f"Band holding green. {BAND_RULE}",
+    "BAND_BLUE": f"Band holding blue. {BAND_RULE}",
+    "BAND_NIR": f"Band holding near infrared. {BAND_RULE}",
+    "BAND_ELEVATION": "Band of the orthophoto holding elevation (nDSM). Ignored when a "
+    f"separate elevation raster is set. {BAND_RULE}",
     "ELEVATION": "Separate elevation (nDSM) raster, for models using elevation (RGBIE); aligned "
     "on the fly.",
     "ELEVATION_BAND": "Band of the separate elevation raster (automatic: 1).",

@@ -27,7 +27,7 @@ class Recorder(Reporter):
     def _emit_start(self, phase, total, unit, extra):
         self.starts.append((phase, total, unit))
 
-    def log(self, message, level="INFO"):
+    def log(self, message, level="INFO", **fields):
         self.lines.append(message)
 
 

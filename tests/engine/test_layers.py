@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             # module uses it, so it sits beside `errors`, not with the runs.
             "engine.failures",
             "engine.cli_values",
+            "engine.protocol",
             "engine.progress",
             "engine.grid",
             "engine.tiling",

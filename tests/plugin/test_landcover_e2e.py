@@ -64,13 +64,13 @@ def test_outputs_written(run_result):
 
 
 def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch):
-    """No weights anywhere and no hub: the engine's message says how to get them. The
-    Sentinel-2 source is ignored with a warning for this U-Net model."""
+    """No weights anywhere and no hub: the message says how to get them, in the dialog's
+    words. The Sentinel-2 source is passed on: whether the model takes it, the engine says."""
     monkeypatch.setenv("FLAIR_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     feedback = RecordingFeedback()
-    with pytest.raises(QgsProcessingException, match="FLAIR_WEIGHTS_DIR"):
+    with pytest.raises(QgsProcessingException, match="could not be downloaded") as err:
         processing.run(
             "flair:landcover",
             {
@@ -84,8 +84,10 @@ def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch
         )
     command = feedback.commands[-1]
     assert "--model flair-inc-rgbie-15cl" in command and "--download" in command
-    assert "--sentinel2" not in command
-    assert any("Sentinel-2 parameters are ignored" in w for w in feedback.warnings)
+    assert "--sentinel2 stac" in command
+    message = str(err.value)
+    assert "Model checkpoint (overrides Model) (MODEL_FILE)" in message
+    assert "--" not in message and "FLAIR_WEIGHTS_DIR" not in message
     assert not (tmp_path / "none.tif").exists()
 
 
@@ -134,6 +136,7 @@ def test_run_and_load_applies_the_legend(qgis_app, raster5, checkpoint5, tmp_pat
         lyr for lyr in QgsProject.instance().mapLayers().values() if Path(lyr.source()) == target
     ]
     assert results["OUTPUT"] == str(target) and layers
+    assert layers[0].name() == f"{raster5.stem} - {checkpoint5.stem}"  # from the run record
     assert layers[0].renderer().type() == "paletted"
     assert len(layers[0].renderer().classes()) == 19
     assert layers[0].width() == 150  # 30 m at 0.2 m
@@ -245,7 +248,7 @@ def test_xyz_tiles_are_rendered_reprojected_and_exported(qgis_app, checkpoint3, 
     )
     assert any("exporting 67 x 67 px at 0.2 m (EPSG:32631)" in i for i in feedback.infos)
     assert any("rendered image" in w for w in feedback.warnings)
-    assert "--bands 1,2,3 " in feedback.commands[-1]
+    assert "--bands R=1,G=2,B=3 " in feedback.commands[-1]
     out = QgsRasterLayer(results["OUTPUT"], "out")
     assert out.crs().authid() == "EPSG:32631" and out.width() == 67
 
@@ -279,3 +282,14 @@ def test_engine_error_reaches_the_user(qgis_app, raster4, checkpoint5, tmp_path)
     assert not message.startswith("The FLAIR engine failed")  # the engine's error event
     assert "\n" not in message and "lacks E (elevation)" in message
     assert not (tmp_path / "bad.tif").exists()
+
+
+def test_the_layer_is_named_after_the_model_the_engine_ran():
+    """The done event's run record names the model (the engine's choice under Automatic);
+    the plugin reads no log line for it."""
+    from flair_qgis.algorithms.landcover import model_run
+
+    done = {"run": {"model": {"name": "flair-inc-rgb-15cl", "architecture": "unet"}}}
+    assert model_run(done) == "flair-inc-rgb-15cl"
+    assert model_run({"run": {"model": {"name": "/w/unet5.pth"}}}) == "unet5"
+    assert model_run({"outputs": {}, "log": ["model other (unet, R,G,B): ..."]}) == ""

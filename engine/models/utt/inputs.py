@@ -104,7 +104,8 @@ class UsableDates:
             raise InvalidInput(
                 f"{where}: no Sentinel-2 date of {self.year or 'the year'} passes the "
                 "cloud/snow filter (or covers its whole super-patch); drop --strict to run the "
-                "aerial branch alone there, or choose another year"
+                "aerial branch alone there, or choose another year",
+                option="--strict",
             )
         self.without += 1
         if self.without <= LOGGED_TILES:

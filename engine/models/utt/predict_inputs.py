@@ -79,18 +79,23 @@ def resolve_acquisition(
         raise InvalidInput(
             "this U-T&T model uses the aerial acquisition's metadata (date, time, camera, "
             f"altitude) and {input_name} has no ACQUISITION_DATE or TIFFTAG_DATETIME tag: "
-            "give --acquisition-date YYYY-MM-DD (and --acquisition-time HHhMM, --altitude M)"
+            "give --acquisition-date YYYY-MM-DD (and --acquisition-time HHhMM, --altitude M)",
+            option="--acquisition-date",
         )
     time = run.acquisition_time or tag_time
     if time is None:
         time = DEFAULT_TIME
-        say(f"acquisition time unknown: assuming {time} (give --acquisition-time HHhMM)")
+        say(
+            f"acquisition time unknown: assuming {time} (give the acquisition time to change it)",
+            option="--acquisition-time",
+        )
     camera = run.camera or DEFAULT_CAMERA
     if run.altitude_m is None:
         say(
             f"ground altitude unknown: assuming {DEFAULT_ALTITUDE_M:g} m in the metadata "
-            "(give --altitude M)",
+            "(give the altitude to change it)",
             "WARNING",
+            option="--altitude",
         )
     altitude = DEFAULT_ALTITUDE_M if run.altitude_m is None else float(run.altitude_m)
     return Acquisition(date=date, time=time, camera=camera, altitude_m=altitude)
@@ -100,15 +105,22 @@ def _year(run: Sentinel2Options, acquisition: Acquisition | None, say: Callable[
     if run.year is None:
         if acquisition is None:
             raise InvalidInput(
-                "give --year YYYY: the year of the Sentinel-2 series (the aerial acquisition's)"
+                "give --year YYYY: the year of the Sentinel-2 series (the aerial acquisition's)",
+                option="--year",
             )
-        say(f"Sentinel-2 year {acquisition.date.year}: the acquisition's (give --year to change)")
+        say(
+            f"Sentinel-2 year {acquisition.date.year}: the acquisition's (give the year to "
+            "change it)",
+            option="--year",
+        )
         return acquisition.date.year
     if acquisition is not None and run.year != acquisition.date.year:
         say(
-            f"--year {run.year} differs from the acquisition year {acquisition.date.year}; "
-            "FLAIR-2 pairs each image with the Sentinel-2 series of its own year",
+            f"the Sentinel-2 year {run.year} differs from the acquisition year "
+            f"{acquisition.date.year}; FLAIR-2 pairs each image with the Sentinel-2 series of its "
+            "own year",
             "WARNING",
+            option="--year",
         )
     return run.year
 
@@ -137,7 +149,8 @@ def sentinel2_extras(options: Sentinel2Options, input_path: Path | str) -> Extra
     if not options.source:
         raise InvalidInput(
             "this model takes a Sentinel-2 time series: add --sentinel2 (stac, "
-            "planetary-computer or catalog:PATH) and --year"
+            "planetary-computer or catalog:PATH) and --year",
+            option="--sentinel2",
         )
     source = open_source(options.source)
 
@@ -146,7 +159,8 @@ def sentinel2_extras(options: Sentinel2Options, input_path: Path | str) -> Extra
             raise InvalidInput(
                 f"--sentinel2 {options.source}: a FLAIR dataset folder serves the benchmark's "
                 "patches by name (use it with `evaluate`); for an orthophoto give stac, "
-                "planetary-computer or catalog:PATH"
+                "planetary-computer or catalog:PATH",
+                option="--sentinel2",
             )
         s2 = sentinel2_settings(loaded.card.sentinel2, options)
         tiles = list(plan.tiling)
@@ -179,7 +193,8 @@ def sentinel2_extras(options: Sentinel2Options, input_path: Path | str) -> Extra
         if cube.num_dates == 0 and options.strict:
             raise InvalidInput(
                 f"no Sentinel-2 date of {year} over this area in {source.source_id}; "
-                "drop --strict to run the aerial branch alone, or choose another year or source"
+                "drop --strict to run the aerial branch alone, or choose another year or source",
+                option="--strict",
             )
         info = {"source": options.source, "year": year}
         return Sentinel2Inputs(cube, plan.work, s2, encoder, options.strict, rep, info)
