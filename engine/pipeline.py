@@ -106,7 +106,13 @@ def _predict_open(
 
         sentinel2 = extras_factory or sentinel2_extras(settings.sentinel2, settings.input)
     model = resolve_auto_model(  # `--model auto`: chosen from the bands, said with why
-        settings.model, src, settings.bands, elevation, sentinel2 is not None, reporter.log
+        settings.model,
+        src,
+        settings.bands,
+        elevation,
+        sentinel2 is not None,
+        reporter.log,
+        settings.allow_download,
     )
     settings = replace(settings, model=model)
     early_card = known_card(

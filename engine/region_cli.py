@@ -42,7 +42,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     files.add_argument("--bands", help="band numbers of the mosaic for R,G,B[,NIR[,E]]")
     files.add_argument("--input-max", type=float, help="full-scale value of 16-bit input")
     model = p.add_argument_group("model (as for predict)")
-    model.add_argument("--model", help="registry name or checkpoint path (default: the default)")
+    model.add_argument(
+        "--model",
+        help="registry name, checkpoint path, or auto (the best model the products can feed "
+        "whose weights are here); default: the registry's default",
+    )
     model.add_argument("--card", type=Path, help="model card JSON for a checkpoint path")
     for name in ("--channels", "--classes", "--inactive"):
         model.add_argument(name, help=f"{name[2:]} of a checkpoint without a card")
@@ -120,9 +124,12 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 def run_command(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     """`region`: the settings, then the region run; returns the `done` event's contents."""
+    from engine.region.auto import settle_region_model
+
+    settings = settle_region_model(settings_from_args(args), reporter.log)  # before torch
     from engine.region.run import run_region
 
-    return run_region(settings_from_args(args), reporter)
+    return run_region(settings, reporter)
 
 
 def cancel_message(args: argparse.Namespace) -> str:
