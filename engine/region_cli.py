@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", type=Path, help="output folder (maps, statistics, manifest)")
     files = p.add_argument_group("inputs (globs, folders or files; several allowed)")
     many = {"nargs": "+", "action": "extend", "default": []}
-    files.add_argument("--rgb", **many, help="RVB product: R, G, B (e.g. 'RVB/**/*.jp2')")
+    files.add_argument(
+        "--rgb", **many, help="RVB product: R, G, B (e.g. 'RVB/**/*.{jp2,tif,tiff}')"
+    )
     files.add_argument("--irc", **many, help="IRC product: NIR, R, G; gives the NIR channel")
     files.add_argument("--elevation", **many, help="elevation tiles (band 1) for the E channel")
     files.add_argument("--input", help="one raster or VRT holding every band, instead of --rgb")

@@ -49,8 +49,10 @@ def product_channels(settings: RegionSettings) -> tuple[dict[str, int], str]:
         if elevation is not None:
             offered["E"] = elevation.band
         named = ["RVB"] + ["IRC"] * bool(inputs.irc) + ["elevation"] * bool(inputs.elevation)
-        basis = f"the {', '.join(named[:-1])} and {named[-1]} products" if len(named) > 1 else (
-            "the RVB product"
+        basis = (
+            f"the {', '.join(named[:-1])} and {named[-1]} products"
+            if len(named) > 1
+            else ("the RVB product")
         )
     return offered, basis
 

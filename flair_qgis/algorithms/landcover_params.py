@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from qgis.core import (
@@ -41,13 +42,14 @@ HELP: dict[str, str] = {
     "elevation raster is set.",
     "ELEVATION": "Separate elevation (nDSM) raster, for models using elevation (RGBIE); aligned "
     "on the fly.",
-    "ELEVATION_BAND": "Band of the separate elevation raster (automatic: 1).",
+    "ELEVATION_BAND": "Band of the separate elevation raster. Automatic (empty): band 1.",
     "MODEL": "Automatic: the best registered model the layer's bands (and the elevation raster) "
-    "can feed, named in the log with the reason. Or a registered model; its weights "
-    "come from the weights folder (Processing > Options > Providers > FLAIR), the "
-    "Hugging Face cache, or are downloaded from the Hugging Face hub.",
-    "MODEL_FILE": "A checkpoint file (.pth/.ckpt) to use instead of the model list, e.g. the "
-    "official weights downloaded on another machine.",
+    "can feed whose weights are on this computer, named in the log with the reason and with "
+    "any better model you could download; with none here, the best one is downloaded. Or a "
+    "registered model; its weights come from the weights folder (Processing > Options > "
+    "Providers > FLAIR), the Hugging Face cache, or are downloaded from the Hugging Face hub.",
+    "MODEL_FILE": "Model checkpoint (.pth/.ckpt/.safetensors) to use instead of the model "
+    "list, e.g. the official weights downloaded on another machine.",
     "MODEL_CARD": "Model card (JSON) describing the checkpoint (channels, classes, normalisation).",
     "EXTENT": "Only process this area. Empty: the whole layer.",
     "MASK": "Only process inside these polygons; the rest is no data.",
@@ -72,10 +74,12 @@ HELP: dict[str, str] = {
     "aerial image alone.",
     "OUTPUT": "Land-cover map: GeoTIFF of FLAIR codes 1 to 19, 0 = no data, with colour table "
     "and a .qml style beside it. Loaded as '<input> - <model>'.",
-    "CONFIDENCE": "Optional confidence raster: probability of the winning class, 0-255 for "
-    "0-100 %, loaded with a percentage colour ramp.",
+    "CONFIDENCE": "Optional confidence raster: probability of the winning class in percent "
+    "(values 0 to 100), loaded as '<input> - <model> - confidence' with a percentage colour "
+    "ramp.",
     "STATS": "Optional class-area statistics (.json or .csv).",
-    "POLYGONS": "Optional land-cover polygons (GeoPackage).",
+    "POLYGONS": "Optional land-cover polygons (GeoPackage, fields code and name), loaded as "
+    "'<input> - <model> - polygons' in the map's colours.",
 }
 # the U-T&T fields: advanced, so a U-Net user (most users) does not see them
 SENTINEL2_FIELDS = (
@@ -289,5 +293,9 @@ def landcover_help(plain: bool = False) -> str:
     )
     if plain:
         return f"{intro}\n\nClasses (code, colour, name):\n{class_table_text()}\n\n{CITATION}"
-    params = "".join(f"<li><b>{BY_NAME[k].label}</b>: {v}</li>" for k, v in HELP.items())
+    # escaped: the help's own placeholders (<input> - <model>) are text, not HTML tags
+    params = "".join(
+        f"<li><b>{html.escape(BY_NAME[k].label)}</b>: {html.escape(v)}</li>"
+        for k, v in HELP.items()
+    )
     return f"<p>{intro}</p><ul>{params}</ul><p>Classes:</p>{class_table_html()}<p>{CITATION}</p>"

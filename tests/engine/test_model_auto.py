@@ -265,7 +265,9 @@ def test_five_band_raster_says_which_band_the_local_model_leaves_unused(
     only_weights(tmp_path, monkeypatch, "flair-inc-rgbi-15cl", ckpt)
     five = make_orthophoto(tmp_path / "five.tif", 96, 96, 5)
     out = tmp_path / "map.tif"
-    code, events = run_cli(["predict", str(five), str(out), "--model", "auto", *SMALL_TILES], capsys)
+    code, events = run_cli(
+        ["predict", str(five), str(out), "--model", "auto", *SMALL_TILES], capsys
+    )
     assert code == 0 and out.is_file()
     logs = logs_of(events)
     reason = next(m for m in logs if m.startswith("model auto: "))
@@ -305,10 +307,13 @@ def test_irc_raster_runs_the_local_ir_model(tmp_path: Path, monkeypatch, capsys)
     assert reason.startswith(f"model auto: {card.name} (NIR, R, G available as NIR=band 1")
     assert "whose weights are on this machine (published mIoU 62.7 %)" in reason
     better = next(m for m in logs if m.startswith("a better model could be downloaded"))
-    assert "flair-hub-ir-convnextv2base-upernet (published mIoU 63.8 %, against published mIoU 62.7 %" in better
+    assert (
+        "flair-hub-ir-convnextv2base-upernet (published mIoU 63.8 %, against published mIoU 62.7 %"
+        in better
+    )
 
 
-MISSING_MEASURED_S = 0.4  # predict's missing-weights error, from Run, measured on this machine
+MISSING_MEASURED_S = 0.5  # predict, missing weights, from Run to exit: 0.4 to 1.5 s measured
 
 
 def test_missing_weights_stop_within_seconds_with_what_to_download(
@@ -328,7 +333,7 @@ def test_missing_weights_stop_within_seconds_with_what_to_download(
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=os.environ)
     elapsed = time.perf_counter() - started
-    assert elapsed < max(5.0, 10 * MISSING_MEASURED_S), elapsed  # the 5 s from Run
+    assert elapsed < 10 * MISSING_MEASURED_S, elapsed  # 5 s: the limit from Run
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert done.returncode == 1 and not out.exists()
     assert events[0]["event"] == "log" and events[0]["message"].startswith(

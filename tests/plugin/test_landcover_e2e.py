@@ -279,3 +279,69 @@ def test_engine_error_reaches_the_user(qgis_app, raster4, checkpoint5, tmp_path)
     assert not message.startswith("The FLAIR engine failed")  # the engine's error event
     assert "\n" not in message and "lacks E (elevation)" in message
     assert not (tmp_path / "bad.tif").exists()
+
+
+def test_polygons_load_styled_named_and_beside_the_map(qgis_app, raster5, checkpoint5, tmp_path):
+    """The polygons load as "<input> - <model> - polygons", categorised on `code` in the
+    map's colours with the class names as labels; confidence and polygons sit in the map's
+    layer-tree group."""
+    from qgis.core import QgsRasterLayer as Raster
+
+    project = QgsProject.instance()
+    group = project.layerTreeRoot().addGroup("runs")
+    layer = Raster(str(raster5), "ortho", "gdal")
+    project.addMapLayer(layer, False)
+    group.addLayer(layer)
+    target = tmp_path / "map.tif"
+    processing.runAndLoadResults(
+        "flair:landcover",
+        {
+            "INPUT": str(raster5),
+            "MODEL_FILE": str(checkpoint5),
+            "EXTENT": "652000,652030,6861970,6862000 [EPSG:2154]",
+            **FAST,
+            "OUTPUT": str(target),
+            "CONFIDENCE": str(tmp_path / "confidence.tif"),
+            "POLYGONS": str(tmp_path / "polygons.gpkg"),
+        },
+    )
+    by_name = {lyr.name(): lyr for lyr in project.mapLayers().values()}
+    stem = Path(raster5).stem
+    model = Path(checkpoint5).stem
+    polygons = by_name[f"{stem} - {model} - polygons"]
+    assert isinstance(polygons, QgsVectorLayer)
+    renderer = polygons.renderer()
+    assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "code"
+    categories = {int(c.value()): c for c in renderer.categories()}
+    assert set(categories) == {c.code for c in FLAIR_CLASSES}
+    for c in FLAIR_CLASSES:
+        assert categories[c.code].label() == c.name
+        assert categories[c.code].symbol().color().name() == c.colour.lower()
+    root = project.layerTreeRoot()
+    parents = {
+        name: root.findLayer(by_name[name].id()).parent()
+        for name in (f"{stem} - {model}", f"{stem} - {model} - confidence", polygons.name())
+    }
+    assert len({id(p) for p in parents.values()}) == 1, {k: p.name() for k, p in parents.items()}
+    project.removeAllMapLayers()
+    root.removeChildNode(group)
+
+
+def test_help_panel_shows_the_placeholders_as_text(qgis_app):
+    """The dialog's help panel renders the help as HTML: "<input> - <model>" must stay text,
+    and the help's wording matches the dialog (confidence in percent, checkpoint types)."""
+    from qgis.core import QgsApplication
+    from qgis.PyQt.QtGui import QTextDocument
+
+    alg = QgsApplication.processingRegistry().algorithmById("flair:landcover")
+    document = QTextDocument()
+    document.setHtml(alg.shortHelpString())
+    shown = document.toPlainText()
+    assert "Loaded as '<input> - <model>'" in shown
+    assert "'<input> - <model> - polygons'" in shown
+    assert "in percent (values 0 to 100)" in shown and "0-255" not in shown
+    assert "(.pth/.ckpt/.safetensors)" in shown
+    assert "' - '" not in shown
+    elevation = alg.parameterDefinition("ELEVATION_BAND")
+    assert "not set: automatic" in elevation.description()
+    assert "Automatic (empty): band 1" in elevation.help()
