@@ -64,13 +64,17 @@ def test_outputs_written(run_result):
 
 
 def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch):
-    """No weights anywhere and no hub: the engine's message says how to get them. The
-    Sentinel-2 source is ignored with a warning for this U-Net model."""
+    """No weights anywhere and no hub: the engine's message says what to download (file,
+    size, link) and where to put it, at once. The Sentinel-2 source is ignored with a warning
+    for this U-Net model."""
     monkeypatch.setenv("FLAIR_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     feedback = RecordingFeedback()
-    with pytest.raises(QgsProcessingException, match="FLAIR_WEIGHTS_DIR"):
+    with pytest.raises(
+        QgsProcessingException,
+        match=r"download FLAIR-INC_rgbie_15cl_resnet34-unet_weights\.pth \(98 MB\) from https://",
+    ) as err:
         processing.run(
             "flair:landcover",
             {
@@ -87,6 +91,7 @@ def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch
     assert "--sentinel2" not in command
     assert any("Sentinel-2 parameters are ignored" in w for w in feedback.warnings)
     assert not (tmp_path / "none.tif").exists()
+    assert f"put it in the weights folder {tmp_path}" in str(err.value)
 
 
 def test_band_defaults_are_the_engines(run_result):
@@ -296,7 +301,7 @@ def test_polygons_load_styled_named_and_beside_the_map(qgis_app, raster5, checkp
     processing.runAndLoadResults(
         "flair:landcover",
         {
-            "INPUT": str(raster5),
+            "INPUT": layer.id(),
             "MODEL_FILE": str(checkpoint5),
             "EXTENT": "652000,652030,6861970,6862000 [EPSG:2154]",
             **FAST,
@@ -306,9 +311,10 @@ def test_polygons_load_styled_named_and_beside_the_map(qgis_app, raster5, checkp
         },
     )
     by_name = {lyr.name(): lyr for lyr in project.mapLayers().values()}
-    stem = Path(raster5).stem
-    model = Path(checkpoint5).stem
-    polygons = by_name[f"{stem} - {model} - polygons"]
+    named = next(n for n, lyr in by_name.items() if Path(lyr.source()) == target)
+    assert named == f"ortho - {Path(checkpoint5).stem}", named  # "<input> - <model>"
+    assert f"{named} - polygons" in by_name, sorted(by_name)
+    polygons = by_name[f"{named} - polygons"]
     assert isinstance(polygons, QgsVectorLayer)
     renderer = polygons.renderer()
     assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "code"
@@ -320,9 +326,23 @@ def test_polygons_load_styled_named_and_beside_the_map(qgis_app, raster5, checkp
     root = project.layerTreeRoot()
     parents = {
         name: root.findLayer(by_name[name].id()).parent()
-        for name in (f"{stem} - {model}", f"{stem} - {model} - confidence", polygons.name())
+        for name in (named, f"{named} - confidence", polygons.name())
     }
     assert len({id(p) for p in parents.values()}) == 1, {k: p.name() for k, p in parents.items()}
+    # a map in a group (QGIS 3.32+ loads results into one): its companions follow it there
+    from flair_qgis.styling import gather_with_map
+
+    map_node = root.findLayer(by_name[named].id())
+    group.insertLayer(0, by_name[named])
+    map_node.parent().removeChildNode(map_node)
+    companions = [str(tmp_path / "confidence.tif"), str(tmp_path / "polygons.gpkg")]
+    gather_with_map(project, str(target), companions)
+    order = [n.layer().name() for n in group.children()]
+    assert order[:3] == [named, f"{named} - confidence", polygons.name()] or order[:3] == [
+        named,
+        polygons.name(),
+        f"{named} - confidence",
+    ], order
     project.removeAllMapLayers()
     root.removeChildNode(group)
 
