@@ -160,7 +160,7 @@ def _predict_open(
     reporter.log(
         f"{len(tiling)} tile{'' if len(tiling) == 1 else 's'} of {tiling.read_shape[1]} px "
         f"(margin {tiling.margin_px} px, "
-        f"batch {settings.batch_size}) over {area_km2:.4f} km2 "
+        f"batch {settings.batch_size}) over {area_km2:.4f} km² "
         f"({plan.work.width} x {plan.work.height} px at {plan.work.res_m:g} m)"
     )
     try:

@@ -118,7 +118,13 @@ def prepare_run(
     the model loaded (unless `loaded` is given: a region worker's, or a region's checked one),
     its channels matched to the raster's bands, the input scale and the plan."""
     model = resolve_auto_model(  # `--model auto`: chosen from the bands, said with why
-        settings.model, src, settings.bands, settings.elevation, has_sentinel2, reporter.log
+        settings.model,
+        src,
+        settings.bands,
+        settings.elevation,
+        has_sentinel2,
+        reporter.log,
+        settings.allow_download,
     )
     settings = replace(settings, model=model)
     early_card = known_card(

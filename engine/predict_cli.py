@@ -72,7 +72,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--model",
         default=None,
         help="registry name (see `models`), checkpoint path, or auto (the best model the "
-        "raster's bands can feed, said in the log); default: the registry's default",
+        "raster's bands can feed whose weights are here, said in the log); default: the "
+        "registry's default",
     )
     m.add_argument("--card", type=Path, help="model card JSON for a checkpoint given by path")
     m.add_argument("--channels", help="checkpoint channels, e.g. R,G,B,NIR,E (without a card)")
@@ -309,7 +310,21 @@ def _date(text: str | None) -> dt.date | None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     """`predict`: the settings, then the pipeline; returns the `done` event's contents."""
+    from dataclasses import replace
+
+    from engine.models.auto import prepare_model
+
+    settings = settings_from_args(args)
+    model = prepare_model(  # `auto` and missing weights settled before torch is imported
+        settings.model,
+        settings.input,
+        settings.bands,
+        settings.elevation,
+        bool(settings.sentinel2.source),
+        settings.allow_download,
+        reporter.log,
+    )
     from engine.pipeline import run_predict
 
-    result = run_predict(settings_from_args(args), reporter)
+    result = run_predict(replace(settings, model=model), reporter)
     return {"outputs": result.outputs, "stats": result.stats, "run": result.run}

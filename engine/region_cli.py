@@ -103,9 +103,12 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 def run_command(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     """`region`: the settings, then the region run; returns the `done` event's contents."""
+    from engine.region.auto import settle_region_model
+
+    settings = settle_region_model(settings_from_args(args), reporter.log)  # before torch
     from engine.region.run import run_region
 
-    return run_region(settings_from_args(args), reporter)
+    return run_region(settings, reporter)
 
 
 def cancel_message(args: argparse.Namespace) -> str:

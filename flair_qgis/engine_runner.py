@@ -46,6 +46,8 @@ PHASE_RANGES: dict[str, tuple[float, float]] = {
 }
 # What the toolbox's progress text says during each phase; other phases show their name.
 LOADING_TEXT = "Starting the FLAIR engine and loading the model\u2026"
+# for runs without a model (evaluate, zones, change): `run_engine(..., loading_text=...)`
+STARTING_TEXT = "Starting the FLAIR engine\u2026"
 PHASE_TEXTS: dict[str, str] = {
     "sentinel2": "Loading Sentinel-2 time series\u2026",
     "inference": "Running the model on the tiles\u2026",
@@ -93,6 +95,16 @@ def plural(count: object, unit: str) -> str:
     """ "1 tile", "4 tiles": the engine names its units in the plural."""
     singular = unit[:-1] if unit.endswith("s") else unit
     return f"{count} {singular if count == 1 else unit}"
+
+
+def remaining_text(seconds: float) -> str:
+    """ "about 40 s left", "about 3 min left", "about 1 h 20 min left"."""
+    if seconds < 60:
+        return f"about {max(5, round(seconds / 5) * 5)} s left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
 
 
 def _pump(stream: Any, sink: queue.Queue) -> None:
@@ -152,7 +164,9 @@ class EngineRun:
         env: dict[str, str] | None = None,
         words: Mapping[str, str] | None = None,
         engine: Sequence[str] | None = None,
+        loading_text: str = LOADING_TEXT,
     ) -> None:
+        self.loading_text = loading_text
         self.env = env if env is not None else engine_environment()
         self.command = [str(c) for c in command]
         # the engine's own command (`python -m engine`), to ask it to clean up after a kill
@@ -181,7 +195,7 @@ class EngineRun:
     def run(self) -> dict[str, Any]:
         """Run the engine; return its done event or raise QgsProcessingException."""
         self.feedback.pushCommandInfo(format_command(self.command))
-        self.feedback.setProgressText(LOADING_TEXT)
+        self.feedback.setProgressText(self.loading_text)
         try:
             self.process = start_engine_process(self.command, self.env)
         except OSError as exc:
@@ -266,6 +280,7 @@ class EngineRun:
             self._fraction = max(0.0, min(1.0, float(event.get("fraction", 0.0))))
             self._event_t = time.monotonic()
             self._set_progress(self.mapper.percent(str(event.get("phase", "")), self._fraction))
+            self._show_remaining(event)
         elif kind == "log":
             self._on_log(event)
         elif kind == "done":
@@ -299,6 +314,18 @@ class EngineRun:
         self._unit = 1.0 / total if isinstance(total, int) and total > 0 else 1.0
         self._phase_t0 = self._event_t = time.monotonic()
         self._set_progress(self.mapper.percent(phase, 0.0))
+
+    def _show_remaining(self, event: dict[str, Any]) -> None:
+        """The phase's text with the time left, for phases of more than one tile or block."""
+        total, eta = event.get("total"), event.get("eta_s")
+        if not isinstance(total, int) or total < 2 or not isinstance(eta, (int, float)):
+            return
+        if eta <= 0 or not event.get("done"):
+            return
+        phase = str(event.get("phase", ""))
+        self.feedback.setProgressText(
+            f"{PHASE_TEXTS.get(phase, phase)} {remaining_text(float(eta))}"
+        )
 
     def _on_log(self, event: dict[str, Any]) -> None:
         level = str(event.get("level", "INFO")).upper()
@@ -428,10 +455,14 @@ def run_engine(
     env: dict[str, str] | None = None,
     words: Mapping[str, str] | None = None,
     engine: Sequence[str] | None = None,
+    loading_text: str = LOADING_TEXT,
 ) -> dict[str, Any]:
     """Run the engine command and return its done event (outputs, stats and the run record).
 
     `words`: the dialog's words for the engine's options (default: `flair:landcover`'s fields);
     `engine`: the engine's own command, to ask it to clean up after a kill (default: the
-    `python -m engine` that starts `command`)."""
-    return EngineRun(command, feedback, cleanup_paths, mapper, env, words, engine).run()
+    `python -m engine` that starts `command`); `loading_text`: what the progress says until the
+    engine's first phase starts."""
+    return EngineRun(
+        command, feedback, cleanup_paths, mapper, env, words, engine, loading_text
+    ).run()

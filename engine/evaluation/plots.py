@@ -94,33 +94,30 @@ def plot_iou_bars(metrics: Metrics, path: Path, title: str = "") -> Path:
     fig, ax = plt.subplots(figsize=IOU_FIGSIZE_IN, dpi=DPI)
     try:
         x = np.arange(len(groups))
-        heights = [0.0 if math.isnan(v) else v for v in ious]
+        # in percent, as every score is shown: the axis, the bar labels and the mIoU line agree
+        heights = [0.0 if math.isnan(v) else 100 * v for v in ious]
         ax.bar(x, heights, color=[g.colour for g in groups], edgecolor="#333333", linewidth=0.6)
-        for xi, value, group in zip(x, ious, groups, strict=True):
+        for xi, value, group, height in zip(x, ious, groups, heights, strict=True):
             label = "n/a" if math.isnan(value) else f"{100 * value:.1f}"
             if not group.in_mean:
                 label += "*"
-            ax.text(
-                xi,
-                (0 if math.isnan(value) else value) + 0.01,
-                label,
-                ha="center",
-                va="bottom",
-                fontsize=7,
-            )
+            ax.text(xi, height + 1, label, ha="center", va="bottom", fontsize=7)
         if not math.isnan(metrics.miou):
-            ax.axhline(metrics.miou, color="#444444", linestyle="--", linewidth=1)
-            ax.text(
-                len(groups) - 0.5,
-                metrics.miou + 0.01,
-                f"mIoU {100 * metrics.miou:.2f}",
-                ha="right",
+            miou = 100 * metrics.miou
+            ax.axhline(miou, color="#444444", linestyle="--", linewidth=1)
+            ax.text(  # inside the axes, on a white box, wherever the line falls
+                -0.45,
+                min(miou + 1, 100),
+                f"mIoU {miou:.2f} %",
+                ha="left",
                 va="bottom",
                 fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5},
             )
         ax.set_xticks(x, [g.name for g in groups], rotation=60, ha="right", fontsize=8)
-        ax.set_ylim(0, 1.08)
-        ax.set_ylabel("IoU")
+        ax.set_ylim(0, 110)
+        ax.set_yticks(range(0, 101, 20))
+        ax.set_ylabel("IoU (%)")
         ax.set_title(title or f"Per-class IoU ({metrics.nomenclature.name}; * = not in mIoU)")
         fig.subplots_adjust(left=0.07, bottom=0.3, right=0.98, top=0.92)
         fig.savefig(path, dpi=DPI)

@@ -66,8 +66,8 @@ OUTPUTS: tuple[Output, ...] = (
         "GeoTIFF of the top class probability in percent (0-100)",
         RASTER,
         "CONFIDENCE",
-        "Optional confidence raster: probability of the winning class, 0-255 for "
-        "0-100 %, loaded with a percentage colour ramp.",
+        "Optional confidence raster: probability of the winning class in percent (values 0 "
+        "to 100), loaded as '<input> - <model> - confidence' with a percentage colour ramp.",
         style=STYLE_PERCENT,
         region_help="also a confidence mosaic",
         region_file="confidence.vrt",
@@ -99,7 +99,8 @@ OUTPUTS: tuple[Output, ...] = (
         "polygons of the map (.gpkg, .geojson, .fgb)",
         VECTOR,
         "POLYGONS",
-        "Optional land-cover polygons (GeoPackage).",
+        "Optional land-cover polygons (GeoPackage, fields code and name), loaded as "
+        "'<input> - <model> - polygons' in the map's colours.",
         region_help="also polygons in one GeoPackage",
         region_file="landcover.gpkg",
     ),

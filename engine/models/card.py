@@ -50,14 +50,19 @@ class WeightsSource:
     filename: str
     revision: str = "main"
     sha256: str | None = None
+    # the download's size, said before a download and in the missing-weights message; None:
+    # not known here
+    size_bytes: int | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> WeightsSource:
+        size = d.get("size_bytes")
         return cls(
             repo_id=d["repo_id"],
             filename=d["filename"],
             revision=d.get("revision", "main"),
             sha256=d.get("sha256"),
+            size_bytes=int(size) if size is not None else None,
         )
 
 

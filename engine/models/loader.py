@@ -123,8 +123,8 @@ def load_model(
             say(
                 f"no model card for {path.name}: assuming {found.title} with channels "
                 f"{','.join(card.channels)}, logits -> FLAIR codes {list(card.logit_codes)}, "
-                f"normalisation {_normalization_name(card)} (give --card, --channels, "
-                "--classes or --normalization to change)"
+                f"normalisation {_normalization_name(card)} (give a model card to "
+                "change these)"
             )
     expected = architecture_of(card)
     if found is not expected:

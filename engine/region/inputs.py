@@ -43,7 +43,13 @@ from engine.region.settings import ProductInputs
 
 RASTER_SUFFIXES = (".jp2", ".tif", ".tiff", ".vrt", ".img")
 
-__all__ = ["RASTER_SUFFIXES", "RasterFile", "RegionInputs", "expand", "gather"]
+__all__ = [
+    "RASTER_SUFFIXES",
+    "RasterFile",
+    "RegionInputs",
+    "expand",
+    "gather",
+]
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ class _Walk:
                     self._walk(entry.path, i, inner)
             return
         for entry in entries:
-            if not fnmatch.fnmatchcase(entry.name, part) or not self._visible(entry.name, part):
+            if not matches(entry.name, part) or not self._visible(entry.name, part):
                 continue
             if last:
                 if entry.is_file() and (
@@ -136,11 +142,29 @@ class _Walk:
         return (*chain, real)
 
 
+def alternatives(part: str) -> list[str]:
+    """`*.{jp2,tif}` -> `*.jp2`, `*.tif`: the shell's braces, which `fnmatch` lacks, so one
+    pattern finds the tiles of either format."""
+    start = part.find("{")
+    end = part.find("}", start + 1)
+    if start < 0 or end < 0:
+        return [part]
+    head, tail = part[:start], part[end + 1 :]
+    return [
+        a for choice in part[start + 1 : end].split(",") for a in alternatives(head + choice + tail)
+    ]
+
+
+def matches(name: str, part: str) -> bool:
+    """Whether a file or folder name matches one glob part (braces allowed)."""
+    return any(fnmatch.fnmatchcase(name, p) for p in alternatives(part))
+
+
 def _split(pattern: str) -> tuple[str, list[str]]:
     """The folder a glob starts from (its parts before the first wildcard) and the rest."""
     parts = Path(pattern).parts
     for i, part in enumerate(parts):
-        if glob.has_magic(part):
+        if glob.has_magic(part) or "{" in part:
             return (str(Path(*parts[:i])) if i else "."), list(parts[i:])
     return pattern, []
 
@@ -164,7 +188,7 @@ def expand(specs: Sequence[str], what: str, findings: Findings) -> list[str]:
                     f"{what}: folder {path} holds no raster ({', '.join(RASTER_SUFFIXES)})"
                 )
             found.extend(inside)
-        elif glob.has_magic(str(path)):
+        elif glob.has_magic(str(path)) or "{" in str(path):
             root, parts = _split(str(path))
             walk = _Walk(parts)
             matched = sorted(os.path.abspath(p) for p in walk.run(root))

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 BASE = "base"
 JOINED = "joined"
 ELEVATION = "elevation"
-DEFAULT_PATTERN = "**/*.jp2"  # the files of a product's folder, in every subfolder
+# the files of a product's folder, in every subfolder: BD ORTHO comes as JPEG 2000, other
+# deliveries and re-exports as GeoTIFF (braces as in the shell: engine.region.inputs)
+DEFAULT_PATTERN = "**/*.{jp2,tif,tiff}"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ PRODUCTS: tuple[Product, ...] = (
             ProductBand(3, "B", "Blue"),
         ),
         3,
-        "RVB product: R, G, B (e.g. 'RVB/**/*.jp2')",
+        "RVB product: R, G, B (e.g. 'RVB/**/*.{jp2,tif,tiff}')",
         "RVB (R, G, B)",
     ),
     Product(
@@ -110,3 +112,12 @@ def image_products() -> tuple[Product, ...]:
 def elevation_product() -> Product:
     """The product that gives the E channel, on its own grid."""
     return next(p for p in PRODUCTS if p.role == ELEVATION)
+
+
+def mosaic_channels(keys: set[str] | frozenset[str]) -> dict[str, int]:
+    """Channel -> band of the input mosaic made of the image products `keys` (by key), in the
+    mosaic's order: the base product's bands first (R, G, B from RVB), then each joined
+    product's (NIR from IRC, band 4)."""
+    given = [p for p in image_products() if p.key in keys]
+    bands = [b.channel for p in given for b in p.bands]
+    return {channel: number for number, channel in enumerate(bands, start=1)}

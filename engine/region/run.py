@@ -271,7 +271,7 @@ def _blocks_left(
         todo.append(block)
     reporter.log(
         f"{len(blocks)} block(s) of up to {max(b.width for b in blocks)} px over "
-        f"{plan.work.area_m2 / 1e6:.4f} km2 ({plan.work.width} x {plan.work.height} px): "
+        f"{plan.work.area_m2 / 1e6:.4f} km² ({plan.work.width} x {plan.work.height} px): "
         f"{kept} already done, {skipped} without data, {len(todo)} to map (run {manifest.runs})"
     )
     return todo

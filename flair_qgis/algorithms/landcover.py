@@ -51,7 +51,7 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        engine = require_engine()
+        engine = require_engine(feedback)
         feedback.pushInfo(
             f"FLAIR engine: {engine.python} (from {engine.origin})"
             + (f", engine source {engine.pythonpath}" if engine.pythonpath else "")
@@ -136,7 +136,11 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         ensure_style_file(outputs[self.OUTPUT])
         used = model_run(done) or _model_name(model)
         name_results(
-            context, outputs[self.OUTPUT], outputs[self.CONFIDENCE], f"{layer.name()} - {used}"
+            context,
+            outputs[self.OUTPUT],
+            outputs[self.CONFIDENCE],
+            f"{layer.name()} - {used}",
+            outputs[self.POLYGONS],
         )
         summary = stats_summary(done.get("stats") or {})
         if summary:

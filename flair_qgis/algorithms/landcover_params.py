@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from qgis.core import (
@@ -49,13 +50,14 @@ HELP: dict[str, str] = {
     f"separate elevation raster is set. {BAND_RULE}",
     "ELEVATION": "Separate elevation (nDSM) raster, for models using elevation (RGBIE); aligned "
     "on the fly.",
-    "ELEVATION_BAND": "Band of the separate elevation raster (automatic: 1).",
+    "ELEVATION_BAND": "Band of the separate elevation raster. Automatic (empty): band 1.",
     "MODEL": "Automatic: the best registered model the layer's bands (and the elevation raster) "
-    "can feed, named in the log with the reason. Or a registered model; its weights "
-    "come from the weights folder (Processing > Options > Providers > FLAIR), the "
-    "Hugging Face cache, or are downloaded from the Hugging Face hub.",
-    "MODEL_FILE": "A checkpoint file (.pth/.ckpt) to use instead of the model list, e.g. the "
-    "official weights downloaded on another machine.",
+    "can feed whose weights are on this computer, named in the log with the reason and with "
+    "any better model you could download; with none here, the best one is downloaded. Or a "
+    "registered model; its weights come from the weights folder (Processing > Options > "
+    "Providers > FLAIR), the Hugging Face cache, or are downloaded from the Hugging Face hub.",
+    "MODEL_FILE": "Model checkpoint (.pth/.ckpt/.safetensors) to use instead of the model "
+    "list, e.g. the official weights downloaded on another machine.",
     "MODEL_CARD": "Model card (JSON) describing the checkpoint (channels, classes, normalisation).",
     "EXTENT": "Only process this area. Empty: the whole layer.",
     "MASK": "Only process inside these polygons; the rest is no data.",
@@ -277,5 +279,9 @@ def landcover_help(plain: bool = False) -> str:
     )
     if plain:
         return f"{intro}\n\nClasses (code, colour, name):\n{class_table_text()}\n\n{CITATION}"
-    params = "".join(f"<li><b>{BY_NAME[k].label}</b>: {v}</li>" for k, v in HELP.items())
+    # escaped: the help's own placeholders (<input> - <model>) are text, not HTML tags
+    params = "".join(
+        f"<li><b>{html.escape(BY_NAME[k].label)}</b>: {html.escape(v)}</li>"
+        for k, v in HELP.items()
+    )
     return f"<p>{intro}</p><ul>{params}</ul><p>Classes:</p>{class_table_html()}<p>{CITATION}</p>"

@@ -33,7 +33,7 @@ from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import ProgressMapper, run_engine
 from ..engine_shared import engine_module
 from ..export import layer_file_path
-from ..models import DEFAULT_MODEL_INDEX, model_choices, model_options
+from ..models import AUTO, DEFAULT_MODEL_INDEX, model_choices, model_options
 from ..styling import name_results
 from .base import FlairAlgorithm, engine_path
 
@@ -79,7 +79,8 @@ def region_arguments(
     if threads:
         args += ["--threads-per-worker", str(threads)]
     args += outputs
-    return args + ["--progress", "json"]
+    # as the segmentation dialog: missing weights are fetched (and the log says so first)
+    return args + ["--download", "--progress", "json"]
 
 
 class LandcoverRegionAlgorithm(FlairAlgorithm):
@@ -110,8 +111,12 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             "The output folder receives one GeoTIFF per block, <tt>landcover.vrt</tt> (loaded, "
             "styled, at the end), statistics and a manifest: run the algorithm again with the "
             "same parameters to resume after a crash or a cancel.</p><ul>"
-            "<li><b>Folder + pattern</b>: <tt>**/*.jp2</tt> finds the tiles in every "
-            "subfolder.</li><li><b>IRC</b> gives the NIR channel (R, G, B, NIR models).</li>"
+            "<li><b>Folder + pattern</b>: <tt>**/*.{jp2,tif,tiff}</tt> finds JPEG 2000 and "
+            "GeoTIFF tiles in every subfolder.</li><li><b>IRC</b> gives the NIR channel "
+            "(R, G, B, NIR and near-infrared models).</li>"
+            "<li><b>Model</b>: Automatic picks the best model the products (RVB, IRC, "
+            "elevation) can feed whose weights are on this computer, and names in the log a "
+            "better one you could download; with none here, the best one is downloaded.</li>"
             "<li><b>Workers</b>: 0 sizes the local cluster from the cores and memory.</li>"
             "<li><b>Scheduler</b>: tcp://HOST:8786 of a cluster whose workers see the same "
             "folders.</li></ul>"
@@ -185,7 +190,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        engine = require_engine()
+        engine = require_engine(feedback)
         pattern = self.parameterAsString(parameters, self.PATTERN, context)
         products = {
             product.option: product_sources(
@@ -255,13 +260,13 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         return {self.OUTPUT: mosaic, self.OUTPUT_FOLDER: out_dir}
 
     def _model(self, parameters: dict[str, Any], context: QgsProcessingContext) -> list[str]:
-        """`--model` for the engine: the checkpoint file, a listed model, or nothing (the
-        engine's default model)."""
+        """`--model` for the engine: the checkpoint file, a listed model, or `auto` for
+        "Automatic" (the engine chooses from the products and the weights it finds)."""
         checkpoint = self.parameterAsFile(parameters, self.MODEL_FILE, context)
         if checkpoint:
             return ["--model", checkpoint]
         index = self.parameterAsEnum(parameters, self.MODEL, context)
         choices = model_choices()
-        if 0 < index < len(choices):
+        if 0 <= index < len(choices):
             return ["--model", choices[index].name]
-        return []
+        return ["--model", AUTO]

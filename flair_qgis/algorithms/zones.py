@@ -29,7 +29,7 @@ from ..classes import CITATION
 from ..compat import TYPE_POLYGON
 from ..engine_command import engine_command
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import LOADING_PERCENT, ProgressMapper, run_engine
+from ..engine_runner import LOADING_PERCENT, STARTING_TEXT, ProgressMapper, run_engine
 from ..export import layer_file_path
 from .base import FlairAlgorithm, engine_path
 
@@ -163,7 +163,7 @@ class ZonesAlgorithm(FlairAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        engine = require_engine()
+        engine = require_engine(feedback)
         layer = self.parameterAsRasterLayer(parameters, self.MAP, context)
         map_path = map_file(layer, "Land-cover map (MAP)")
         zones, zones_layer, zones_name = zones_source(
@@ -186,6 +186,7 @@ class ZonesAlgorithm(FlairAlgorithm):
             mapper=ProgressMapper({"zones": (LOADING_PERCENT, 100.0)}),
             env=engine_environment(engine.pythonpath),
             words=self.WORDS,
+            loading_text=STARTING_TEXT,  # no model to load
         )
         outputs = done.get("outputs") or {}
         if context.willLoadLayerOnCompletion(out):

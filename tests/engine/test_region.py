@@ -191,3 +191,23 @@ def test_blocks_are_whole_cores_of_the_tiling(height: int, width: int) -> None:
             b.row_off - 7 : b.row_off - 7 + b.height, b.col_off - 5 : b.col_off - 5 + b.width
         ] += 1
     assert (covered == 1).all()
+
+
+def test_default_tile_pattern_finds_jp2_tif_and_tiff_in_subfolders(tmp_path: Path) -> None:
+    """The default pattern (the plugin's too) finds a GeoTIFF delivery's tiles in their
+    subfolders, and `.tiff` and `.jp2` files beside them; sidecars and other files are not
+    tiles."""
+    from engine.region.audit import Findings
+    from engine.region.inputs import expand
+    from engine.region.products import DEFAULT_PATTERN as DEFAULT_TILE_PATTERN
+
+    d = make_delivery(tmp_path / "tif", rows=1, cols=2, tile_px=32, jp2=False)
+    found = expand([str(d.rgb_dir / DEFAULT_TILE_PATTERN)], "RVB", Findings())
+    assert sorted(Path(p).name for p in found) == sorted(d.names)
+    other = tmp_path / "mixed" / "a" / "b"
+    other.mkdir(parents=True)
+    for name in ("x.tiff", "y.jp2", "z.tif", "z.tif.aux.xml", "notes.txt"):
+        (other / name).write_bytes(b"")
+    findings = Findings()
+    walked = expand([str(tmp_path / "mixed" / DEFAULT_TILE_PATTERN)], "RVB", findings)
+    assert sorted(Path(p).name for p in walked) == ["x.tiff", "y.jp2", "z.tif"]

@@ -255,3 +255,57 @@ def test_what_the_engine_cannot_clean_is_named(qgis_app, tmp_path):
     assert str(err.value) == (
         f"FLAIR run cancelled, but these files could not be removed: {remaining}"
     )
+
+
+class TextRecorder(Recorder):
+    def __init__(self):
+        super().__init__()
+        self.texts: list[str] = []
+
+    def setProgressText(self, text):  # noqa: N802
+        self.texts.append(text)
+
+
+def test_time_remaining_for_runs_of_several_tiles_and_the_starting_text(qgis_app):
+    """The engine's `eta_s` shows as time left while several tiles or blocks run (never for a
+    single one); a run without a model says so before its first phase."""
+    from flair_qgis.engine_runner import LOADING_TEXT, STARTING_TEXT, remaining_text
+
+    assert remaining_text(42) == "about 40 s left"
+    assert remaining_text(150) == "about 2 min left" or remaining_text(150) == "about 3 min left"
+    assert remaining_text(4800) == "about 1 h 20 min left"
+    feedback = TextRecorder()
+    run_engine(
+        _script(
+            {"event": "start", "phase": "inference", "total": 12, "unit": "tiles"},
+            {
+                "event": "progress",
+                "phase": "inference",
+                "done": 3,
+                "total": 12,
+                "fraction": 0.25,
+                "eta_s": 95.0,
+            },
+            {"event": "start", "phase": "polygons", "total": 1, "unit": "blocks"},
+            {
+                "event": "progress",
+                "phase": "polygons",
+                "done": 1,
+                "total": 1,
+                "fraction": 1.0,
+                "eta_s": 0.0,
+            },
+            {"event": "done", "outputs": {}, "stats": {}},
+        ),
+        feedback,
+    )
+    assert feedback.texts[0] == LOADING_TEXT
+    assert "Running the model on the tiles\u2026 about 2 min left" in feedback.texts
+    assert not any(
+        "left" in t for t in feedback.texts[feedback.texts.index("Building polygons\u2026") :]
+    )
+    quiet = TextRecorder()
+    run_engine(
+        _script({"event": "done", "outputs": {}, "stats": {}}), quiet, loading_text=STARTING_TEXT
+    )
+    assert quiet.texts[0] == "Starting the FLAIR engine\u2026" and "model" not in quiet.texts[0]
