@@ -336,7 +336,8 @@ def test_missing_weights_stop_within_seconds_with_what_to_download(
     assert elapsed < 10 * MISSING_MEASURED_S, elapsed  # 5 s: the limit from Run
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert done.returncode == 1 and not out.exists()
-    assert events[0]["event"] == "log" and events[0]["message"].startswith(
+    assert events[0]["event"] == "hello"  # the protocol's handshake, then the reason
+    assert events[1]["event"] == "log" and events[1]["message"].startswith(
         "model auto: flair-hub-ir-convnextv2base-upernet (NIR, R, G available"
     )
     error = events[-1]
