@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from engine.io.bands import RasterBand
-from engine.models.auto import AUTO_MODEL, decide, offered_channels
+from engine.models.auto import AUTO_MODEL, ELEVATION_RASTER, decide, offered_channels
 from engine.models.download import check_weights
 from engine.models.registry import load_registry
 from engine.region.settings import RegionSettings
@@ -39,9 +39,10 @@ def product_channels(settings: RegionSettings) -> tuple[dict[str, int], str]:
                 settings.bands,
                 elevation,
             )
-        return offered, basis.replace("--elevation", "the elevation product")
+        return offered, basis.replace(ELEVATION_RASTER, "the elevation product")
     if settings.bands:
         offered, basis = offered_channels(NIR_BAND, (), (), settings.bands, elevation)
+        basis = basis.replace(ELEVATION_RASTER, "the elevation product")
     else:
         offered = dict(RVB_BANDS)
         if inputs.irc:
@@ -57,7 +58,7 @@ def product_channels(settings: RegionSettings) -> tuple[dict[str, int], str]:
     return offered, basis
 
 
-def settle_region_model(settings: RegionSettings, say: Callable[[str], None]) -> RegionSettings:
+def settle_region_model(settings: RegionSettings, say: Callable[..., None]) -> RegionSettings:
     """The settings with `auto` replaced by the chosen registry model (said with why), after
     checking that a registry model's weights are here or may be fetched."""
     model = settings.model

@@ -19,6 +19,7 @@ from engine.cli import main
 from engine.errors import InvalidInput, WeightsNotAvailable
 from engine.io.bands import RasterBand, parse_bands
 from engine.models.auto import choose_model, offered_channels, prepare_model, rank_key
+from engine.models.download import how_to_get
 from engine.models.registry import Registry, load_registry
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
 
@@ -124,6 +125,30 @@ def test_reason_names_the_figure_and_the_basis() -> None:
     reason = choose_model(rgb, basis).reason
     assert "published mIoU" in reason and "preference" in reason
     assert "IRC orthophoto (NIR, R, G) is recognised only by its band descriptions" in reason
+
+
+def test_reason_names_given_bands_and_elevation_in_plain_words() -> None:
+    """The plugin's log shows the reason as it is: its user gave band fields and an elevation
+    raster, so the reason names them so, not as command-line options."""
+    offered, basis = offered_channels(
+        4, (U,) * 4, (), parse_bands("1,2,3,4"), RasterBand("dsm.tif", 1)
+    )
+    reason = choose_model(offered, basis).reason
+    assert "from the band numbers given and the elevation raster" in reason
+    assert "--" not in reason
+    assert "IRC orthophoto" not in reason  # NIR given: no hint about recognising IRC files
+
+
+def test_manual_download_in_plain_words(monkeypatch) -> None:
+    """With no weights folder set, the log's version of "how to get it" names the weights
+    folder, not the variable the command line sets it with (that goes to the error's text and
+    fields, and to the DEBUG level)."""
+    monkeypatch.delenv("FLAIR_WEIGHTS_DIR", raising=False)
+    card = load_registry().get("flair-inc-rgb-15cl")
+    assert "(FLAIR_WEIGHTS_DIR)" in how_to_get(card)
+    plain = how_to_get(card, plain=True)
+    assert "FLAIR_WEIGHTS_DIR" not in plain and "--" not in plain
+    assert card.source.filename in plain and "as the weights folder" in plain
 
 
 def test_known_figures_rank_above_unknown_ones_then_preference() -> None:
