@@ -229,7 +229,6 @@ def decide(
         hub_offline,
         local_weights,
         missing_weights,
-        weights_folders,
     )
 
     choice = choose_model(
@@ -243,10 +242,9 @@ def decide(
     for note in choice.notes:
         say(note)
     if choice.notes and not os.environ.get(WEIGHTS_DIR_ENV):
-        folders = ", ".join(weights_folders(choice.card))
         say(
-            f"on the command line the weights folder is set by {WEIGHTS_DIR_ENV}; the engine "
-            f"also looks in {folders}",
+            f"on the command line the weights folder is set by {WEIGHTS_DIR_ENV} (the Hugging "
+            "Face cache is looked in too)",
             "DEBUG",
         )
     if choice.missing:
