@@ -184,8 +184,8 @@ def _better(best: ModelCard, chosen: ModelCard) -> str:
 
     return (
         f"a better model could be downloaded: {best.name} ({_figure(best)}, against "
-        f"{_figure(chosen)} for {chosen.name}), {_size(best)}: allow downloading, or "
-        f"{how_to_get(best, plain=True)}"
+        f"{_figure(chosen)} for {chosen.name}), {_size(best)}: choose it as the model, with "
+        f"downloading allowed, to fetch it, or {how_to_get(best, plain=True)}"
     )
 
 

@@ -188,6 +188,7 @@ def test_weights_in_the_hub_cache_only_the_variable_goes_to_debug(
     assert shown[0].startswith(f"model auto: {card.name} (")
     assert shown[1].startswith("a better model could be downloaded: ")
     assert "choose that folder as the weights folder" in shown[1]
+    assert "choose it as the model, with downloading allowed, to fetch it" in shown[1]
     assert not any("FLAIR_WEIGHTS_DIR" in m or "--" in m for m in shown)
     detail = [m for level, m in said if level == "DEBUG"]
     assert len(detail) == 1 and "FLAIR_WEIGHTS_DIR" in detail[0]
