@@ -4,7 +4,8 @@ The rule, in one place (the plugin's "Automatic" sends `--model auto` and relies
 
 1. Which channels the raster offers: `--bands` when given, else the default band rule
    (band descriptions, colour interpretation, band order; engine.io.bands), plus E from
-   `--elevation`.
+   `--elevation`. The reason names them in plain words ("the band numbers given", "the
+   elevation raster"), never as options: the plugin's log shows it as it is.
 2. Candidates: registry models whose channels are all offered, and which need no Sentinel-2
    series unless a source was given.
 3. Rank: the card's published mIoU, highest first; models without a published figure rank below
@@ -21,6 +22,7 @@ Nothing is downloaded here; the choice is made before any model code (torch) is 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,10 @@ from engine.models.card import ModelCard
 from engine.models.registry import Registry, load_registry
 
 AUTO_MODEL = "auto"
+# the bases the reason names, in plain words: the plugin shows the line as it is, and its user
+# gave band fields and an elevation raster, not command-line options
+GIVEN_BANDS = "the band numbers given"
+ELEVATION_RASTER = "the elevation raster"
 
 
 @dataclass(frozen=True)
@@ -57,12 +63,12 @@ def offered_channels(
             for c, n in zip(CHANNEL_ORDER, numbers, strict=False)
             if n != 0 and 1 <= n <= band_count
         }
-        basis = "--bands"
+        basis = GIVEN_BANDS
     else:
         given, basis = channel_bands_with_basis(colorinterp, descriptions)
     if elevation is not None:
         given["E"] = elevation.band
-        basis += " and --elevation"
+        basis += f" and {ELEVATION_RASTER}"
     return given, basis
 
 
@@ -149,7 +155,7 @@ def choose_model(
     unused = [f"{c} (band {b})" for c, b in offered.items() if c not in card.channels]
     leaves = f"; leaves {', '.join(unused)} unused" if unused else ""
     hint = ""
-    if "NIR" not in offered and basis != "--bands":
+    if "NIR" not in offered and not basis.startswith(GIVEN_BANDS):
         hint = (
             "; an IRC orthophoto (NIR, R, G) is recognised only by its band descriptions "
             "(NIR, R, G) or when its bands are named"
@@ -178,8 +184,8 @@ def _better(best: ModelCard, chosen: ModelCard) -> str:
 
     return (
         f"a better model could be downloaded: {best.name} ({_figure(best)}, against "
-        f"{_figure(chosen)} for {chosen.name}), {_size(best)}: allow downloading, or "
-        f"{how_to_get(best)}"
+        f"{_figure(chosen)} for {chosen.name}), {_size(best)}: choose it as the model, with "
+        f"downloading allowed, to fetch it, or {how_to_get(best, plain=True)}"
     )
 
 
@@ -189,7 +195,7 @@ def resolve_auto_model(
     numbers: tuple[int, ...] | None,
     elevation: RasterBand | None,
     sentinel2: bool,
-    say: Callable[[str], None],
+    say: Callable[..., None],
     allow_download: bool = False,
 ) -> str:
     """`model` itself, or for `auto` the chosen registry name (said through `say`, with the
@@ -210,11 +216,20 @@ def decide(
     basis: str,
     sentinel2: bool,
     allow_download: bool,
-    say: Callable[[str], None],
+    say: Callable[..., None],
 ) -> str:
     """Choose among the models the `offered` channels feed, looking at the weights on this
-    machine; say the reason and notes, and stop when nothing can be run."""
-    from engine.models.download import hub_offline, local_weights, missing_weights
+    machine; say the reason and notes, and stop when nothing can be run.
+
+    `say(message, level)`: the run's `Reporter.log`; the command-line detail of a note (the
+    variable that sets the weights folder) goes to the DEBUG level, which the plugin's log
+    shows only in its detail."""
+    from engine.models.download import (
+        WEIGHTS_DIR_ENV,
+        hub_offline,
+        local_weights,
+        missing_weights,
+    )
 
     choice = choose_model(
         offered,
@@ -226,6 +241,12 @@ def decide(
     say(choice.reason)
     for note in choice.notes:
         say(note)
+    if choice.notes and not os.environ.get(WEIGHTS_DIR_ENV):
+        say(
+            f"on the command line the weights folder is set by {WEIGHTS_DIR_ENV} (the Hugging "
+            "Face cache is looked in too)",
+            "DEBUG",
+        )
     if choice.missing:
         why = " and the hub is off (offline mode)" if allow_download else ""
         raise missing_weights(choice.card, why)
@@ -239,7 +260,7 @@ def prepare_model(
     elevation: RasterBand | None,
     sentinel2: bool,
     allow_download: bool,
-    say: Callable[[str], None],
+    say: Callable[..., None],
 ) -> str:
     """The run's model, settled before any model code loads (torch takes seconds to import):
     `auto` chosen from the raster's bands, and a registry model's missing weights reported at

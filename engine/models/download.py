@@ -92,16 +92,20 @@ def human_size(size_bytes: int | None) -> str:
     return f"{max(1, round(size_bytes / 1e6))} MB"
 
 
-def how_to_get(card: ModelCard) -> str:
+def how_to_get(card: ModelCard, plain: bool = False) -> str:
     """The sentence that tells a user how to obtain a model's weights by hand: the file, its
-    size, its link, and the folder to put it in."""
+    size, its link, and the folder to put it in.
+
+    `plain`: for a log line the plugin shows as it is, the weights folder without the name of
+    the variable that sets it on the command line (the plugin sets it from its own setting)."""
     source = _source(card)
     folders = weights_folders(card)
-    where = (
-        f"put it in the weights folder {folders[0]}"
-        if os.environ.get(WEIGHTS_DIR_ENV)
-        else f"put it in a folder and set that folder as the weights folder ({WEIGHTS_DIR_ENV})"
-    )
+    if os.environ.get(WEIGHTS_DIR_ENV):
+        where = f"put it in the weights folder {folders[0]}"
+    elif plain:
+        where = "put it in a folder and choose that folder as the weights folder"
+    else:
+        where = f"put it in a folder and set that folder as the weights folder ({WEIGHTS_DIR_ENV})"
     return (
         f"download {source.filename} ({human_size(source.size_bytes)}) from "
         f"{download_url(card)} and {where}"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from engine.io.bands import RasterBand
-from engine.models.auto import AUTO_MODEL, decide, offered_channels
+from engine.models.auto import AUTO_MODEL, ELEVATION_RASTER, decide, offered_channels
 from engine.models.download import check_weights
 from engine.models.registry import load_registry
 from engine.region.products import PRODUCTS, elevation_product, mosaic_channels
@@ -37,12 +37,12 @@ def product_channels(settings: RegionSettings) -> tuple[dict[str, int], str]:
                 run.bands,
                 elevation,
             )
-        return offered, basis.replace("--elevation", "the elevation product")
+        return offered, basis.replace(ELEVATION_RASTER, "the elevation product")
     given = {p.key for p in PRODUCTS if inputs.of(p.key)}
     offered = mosaic_channels(given)
     if run.bands:
         offered, basis = offered_channels(len(offered), (), (), run.bands, elevation)
-        return offered, basis.replace("--elevation", "the elevation product")
+        return offered, basis.replace(ELEVATION_RASTER, "the elevation product")
     if elevation is not None:
         offered["E"] = elevation.band
     named = [p.name for p in PRODUCTS if p.key in given]
@@ -54,7 +54,7 @@ def product_channels(settings: RegionSettings) -> tuple[dict[str, int], str]:
     return offered, basis
 
 
-def settle_region_model(settings: RegionSettings, say: Callable[[str], None]) -> RegionSettings:
+def settle_region_model(settings: RegionSettings, say: Callable[..., None]) -> RegionSettings:
     """The settings with `auto` replaced by the chosen registry model (said with why), after
     checking that a registry model's weights are here or may be fetched."""
     run = settings.run

@@ -262,7 +262,9 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
 
 
 def stats_summary(stats: dict[str, Any], top: int = 5) -> str:
-    """ "Mapped 0.33 ha: brushwood 80.2 %, other 18.8 %, ..." from the engine's stats."""
+    """ "Mapped 0.0033 km²: brushwood 80.2 %, other 18.8 %, ..." from the engine's stats.
+
+    The map's area in km², as the engine's log gives it; hectares are for per-class tables."""
     classes = [c for c in stats.get("classes", []) if isinstance(c, dict) and c.get("percent")]
     if not classes:
         return ""
@@ -270,8 +272,10 @@ def stats_summary(stats: dict[str, Any], top: int = 5) -> str:
     shares = ", ".join(
         f"{c.get('name', c.get('code'))} {float(c['percent']):.1f} %" for c in classes[:top]
     )
-    area = stats.get("mapped_area_ha")
-    return f"Mapped {float(area):.2f} ha: {shares}" if area is not None else f"Classes: {shares}"
+    area = stats.get("mapped_area_m2")
+    if area is None:
+        return f"Classes: {shares}"
+    return f"Mapped {float(area) / 1e6:.4f} km\u00b2: {shares}"
 
 
 def model_run(done: dict[str, Any]) -> str:

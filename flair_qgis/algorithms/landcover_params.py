@@ -50,7 +50,7 @@ HELP: dict[str, str] = {
     f"separate elevation raster is set. {BAND_RULE}",
     "ELEVATION": "Separate elevation (nDSM) raster, for models using elevation (RGBIE); aligned "
     "on the fly.",
-    "ELEVATION_BAND": "Band of the separate elevation raster. Automatic (empty): band 1.",
+    "ELEVATION_BAND": "Band of the separate elevation raster. Not set (automatic): band 1.",
     "MODEL": "Automatic: the best registered model the layer's bands (and the elevation raster) "
     "can feed whose weights are on this computer, named in the log with the reason and with "
     "any better model you could download; with none here, the best one is downloaded. Or a "

@@ -153,7 +153,10 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFile(
-                self.MODEL_FILE, "Checkpoint file instead of the list", optional=True
+                self.MODEL_FILE,
+                "Model checkpoint (.pth/.ckpt/.safetensors) instead of the list",
+                optional=True,
+                fileFilter="Checkpoints (*.pth *.ckpt *.pt *.safetensors)",
             )
         )
         self.addParameter(

@@ -18,7 +18,14 @@ from rasterio.enums import ColorInterp as CI
 from engine.cli import main
 from engine.errors import InvalidInput, WeightsNotAvailable
 from engine.io.bands import RasterBand, parse_bands
-from engine.models.auto import choose_model, offered_channels, prepare_model, rank_key
+from engine.models.auto import (
+    choose_model,
+    decide,
+    offered_channels,
+    prepare_model,
+    rank_key,
+)
+from engine.models.download import how_to_get
 from engine.models.registry import Registry, load_registry
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
 
@@ -124,6 +131,67 @@ def test_reason_names_the_figure_and_the_basis() -> None:
     reason = choose_model(rgb, basis).reason
     assert "published mIoU" in reason and "preference" in reason
     assert "IRC orthophoto (NIR, R, G) is recognised only by its band descriptions" in reason
+
+
+def test_reason_names_given_bands_and_elevation_in_plain_words() -> None:
+    """The plugin's log shows the reason as it is: its user gave band fields and an elevation
+    raster, so the reason names them so, not as command-line options."""
+    offered, basis = offered_channels(
+        4, (U,) * 4, (), parse_bands("1,2,3,4"), RasterBand("dsm.tif", 1)
+    )
+    reason = choose_model(offered, basis).reason
+    assert "from the band numbers given and the elevation raster" in reason
+    assert "--" not in reason
+    assert "IRC orthophoto" not in reason  # NIR given: no hint about recognising IRC files
+
+
+def test_manual_download_in_plain_words(monkeypatch) -> None:
+    """With no weights folder set, the log's version of "how to get it" names the weights
+    folder, not the variable the command line sets it with (that goes to the error's text and
+    fields, and to the DEBUG level)."""
+    monkeypatch.delenv("FLAIR_WEIGHTS_DIR", raising=False)
+    card = load_registry().get("flair-inc-rgb-15cl")
+    assert "(FLAIR_WEIGHTS_DIR)" in how_to_get(card)
+    plain = how_to_get(card, plain=True)
+    assert "FLAIR_WEIGHTS_DIR" not in plain and "--" not in plain
+    assert card.source.filename in plain and "as the weights folder" in plain
+
+
+def test_weights_in_the_hub_cache_only_the_variable_goes_to_debug(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """No weights folder set, flair-inc-rgb-15cl in the Hugging Face cache: chosen, and the
+    better model is named in plain words; the variable that sets the weights folder on the
+    command line is said at the DEBUG level only (the plugin's log detail)."""
+    card = load_registry().get("flair-inc-rgb-15cl")
+    cache = tmp_path / "hf-cache"
+    repo = cache / ("models--" + card.source.repo_id.replace("/", "--"))
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / card.source.revision).write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / card.source.filename).write_bytes(b"weights")
+    monkeypatch.delenv("FLAIR_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    said: list[tuple[str, str]] = []
+    chosen = decide(
+        {"R": 1, "G": 2, "B": 3},
+        "band order",
+        False,
+        False,
+        lambda message, level="INFO": said.append((level, message)),
+    )
+    assert chosen == card.name
+    shown = [m for level, m in said if level == "INFO"]
+    assert shown[0].startswith(f"model auto: {card.name} (")
+    assert shown[1].startswith("a better model could be downloaded: ")
+    assert "choose that folder as the weights folder" in shown[1]
+    assert "choose it as the model, with downloading allowed, to fetch it" in shown[1]
+    assert not any("FLAIR_WEIGHTS_DIR" in m or "--" in m for m in shown)
+    detail = [m for level, m in said if level == "DEBUG"]
+    assert len(detail) == 1 and "FLAIR_WEIGHTS_DIR" in detail[0]
 
 
 def test_known_figures_rank_above_unknown_ones_then_preference() -> None:

@@ -109,7 +109,9 @@ def test_the_products_have_one_base_one_elevation_and_their_options() -> None:
 def test_product_inputs_name_the_products_of_the_table() -> None:
     from engine.errors import InvalidInput
 
-    with pytest.raises(InvalidInput, match=r"say what to map: --rgb 'RVB/\*\*/\*\.\{jp2,tif,tiff\}'"):
+    with pytest.raises(
+        InvalidInput, match=r"say what to map: --rgb 'RVB/\*\*/\*\.\{jp2,tif,tiff\}'"
+    ):
         ProductInputs({"irc": ("IRC/*.jp2",)})
     with pytest.raises(InvalidInput, match="give either --input or --rgb/--irc, not both"):
         ProductInputs({"rgb": ("RVB/*.jp2",)}, "one.vrt")

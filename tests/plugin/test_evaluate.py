@@ -59,6 +59,29 @@ def test_evaluate_end_to_end(qgis_app, tmp_path):
     assert (report / "per_class.csv").exists() and (report / "confusion_matrix.csv").exists()
 
 
+def test_evaluate_says_what_it_does_and_scores_in_percent(qgis_app, tmp_path):
+    """No model is loaded: the progress text never says so. Every mIoU the log shows is in
+    percent (the engine's line and the plugin's), the same figure."""
+    from flair_qgis.engine_locator import CHECKING_TEXT
+    from flair_qgis.engine_runner import STARTING_TEXT
+
+    from .helpers import RecordingFeedback
+
+    prediction, reference = _maps(tmp_path)
+    feedback = RecordingFeedback()
+    processing.run(
+        "flair:evaluate",
+        {"PREDICTION": prediction, "REFERENCE": reference, "REPORT": str(tmp_path / "r")},
+        feedback=feedback,
+    )
+    assert feedback.texts[:2] == [CHECKING_TEXT, STARTING_TEXT]
+    assert not any("model" in text for text in feedback.texts)
+    shown = [line for line in feedback.infos if "mIoU" in line]
+    assert len(shown) >= 2, feedback.infos
+    figures = {line.split("mIoU ", 1)[1].split(" %")[0] for line in shown}
+    assert figures == {f"{100 * 7 / 12:.2f}"}, shown
+
+
 def test_perfect_map(qgis_app, tmp_path):
     prediction, _ = _maps(tmp_path)
     results = processing.run(

@@ -60,7 +60,8 @@ def test_outputs_written(run_result):
         assert (out / name).exists(), name
     assert results["POLYGONS"] == str(out / "polygons.gpkg")
     assert feedback.progress[-1] == 100.0
-    assert any(i.startswith("Mapped 0.33 ha: ") for i in feedback.infos)
+    # the map's area in km², as the engine's log says it (ha only in per-class tables)
+    assert any(i.startswith("Mapped 0.0033 km\u00b2: ") for i in feedback.infos)
 
 
 def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch):
@@ -377,4 +378,4 @@ def test_help_panel_shows_the_placeholders_as_text(qgis_app):
     assert "' - '" not in shown
     elevation = alg.parameterDefinition("ELEVATION_BAND")
     assert "not set: automatic" in elevation.description()
-    assert "Automatic (empty): band 1" in elevation.help()
+    assert "Not set (automatic): band 1" in elevation.help()

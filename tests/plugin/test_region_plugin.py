@@ -72,6 +72,17 @@ def test_arguments_follow_the_parameters() -> None:
     assert product_sources("/d/RVB", "", []) == ["/d/RVB/**/*.{jp2,tif,tiff}"]
 
 
+def test_checkpoint_field_names_every_checkpoint_type(qgis_app) -> None:
+    """As the segmentation dialog's: .safetensors is a checkpoint too, in the label and in the
+    file browser's filter."""
+    from qgis.core import QgsApplication
+
+    alg = QgsApplication.processingRegistry().algorithmById("flair:landcover_region")
+    checkpoint = alg.parameterDefinition("MODEL_FILE")
+    assert "(.pth/.ckpt/.safetensors)" in checkpoint.description()
+    assert "*.safetensors" in checkpoint.fileFilter() and "*.pth" in checkpoint.fileFilter()
+
+
 @needs_engine
 def test_region_from_folders_loads_the_styled_mosaic(qgis_app, tmp_path: Path) -> None:
     made = subprocess.run(

@@ -85,18 +85,16 @@ def resolve_acquisition(
     time = run.acquisition_time or tag_time
     if time is None:
         time = DEFAULT_TIME
-        say(
-            f"acquisition time unknown: assuming {time} (give the acquisition time to change it)",
-            option="--acquisition-time",
-        )
+        say(f"acquisition time unknown: assuming {time}")
+        say("on the command line, --acquisition-time HHhMM gives it", "DEBUG")
     camera = run.camera or DEFAULT_CAMERA
     if run.altitude_m is None:
         say(
-            f"ground altitude unknown: assuming {DEFAULT_ALTITUDE_M:g} m in the metadata "
-            "(give the altitude to change it)",
+            f"ground altitude unknown: assuming {DEFAULT_ALTITUDE_M:g} m in the metadata",
             "WARNING",
             option="--altitude",
         )
+        say("on the command line, --altitude M gives it", "DEBUG")
     altitude = DEFAULT_ALTITUDE_M if run.altitude_m is None else float(run.altitude_m)
     return Acquisition(date=date, time=time, camera=camera, altitude_m=altitude)
 
