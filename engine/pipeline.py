@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from engine import protocol
 from engine.device import choose_device
 from engine.errors import InvalidInput
 from engine.grid import Grid
@@ -26,7 +25,7 @@ from engine.models.architectures import EXTRA_INPUTS
 from engine.models.extras import ExtrasFactory
 from engine.models.families import SENTINEL2
 from engine.outputs import Finished, claim_outputs, write_outputs
-from engine.planning import prepare_run
+from engine.planning import prepare_run, run_record
 from engine.progress import Reporter
 from engine.settings import PredictSettings
 from engine.stats import class_areas
@@ -100,40 +99,13 @@ def _predict_open(
         has_sentinel2=sentinel2 is not None,
     )
     settings, loaded, scale, plan = ready.settings, ready.loaded, ready.scale, ready.plan
-    mapping = ready.mapping
     card = loaded.card
     predictor = preloaded or Predictor(
         loaded, settings.device, settings.threads, settings.precision
     )
     choice = predictor.choice
     reporter.log(f"device {choice.device} ({choice.reason}), precision {choice.precision}")
-    record = protocol.run_record(
-        model={
-            "name": card.name,
-            "architecture": card.architecture,
-            "title": loaded.architecture.title,
-            "uses_sentinel2": loaded.architecture.uses_sentinel2,
-        },
-        channels=[
-            {
-                "channel": s.channel,
-                "path": str(mapping.elevation_path if s.external else settings.input),
-                "band": s.band,
-            }
-            for s in mapping.sources
-        ],
-        runtime={
-            "name": "torch",
-            "device": str(choice.device),
-            "precision": choice.precision,
-            "why": f"{choice.reason}; {_precision_why(settings.precision, choice.is_cuda)}",
-        },
-        tiling={
-            "tile_size_px": plan.tiling.tile_size_px,
-            "margin_px": plan.tiling.margin_px,
-            "batch": settings.batch_size,
-        },
-    )
+    record = run_record(ready, choice)
     if scale is not None:
         reporter.log(
             f"input values scaled by {scale:.5f} to the 8-bit range the model was trained on"
@@ -192,15 +164,6 @@ def _predict_open(
     reporter.check_cancelled()
     destinations.commit()
     return PredictResult(outputs, stats, record)
-
-
-def _precision_why(asked: str, cuda: bool) -> str:
-    """Why the run has its precision, for the run record."""
-    if asked != "auto":
-        return f"precision {asked} requested"
-    if cuda:
-        return "automatic precision: bf16 where the GPU supports it, else fp16"
-    return "automatic precision: fp32 on the CPU"
 
 
 def _statistics(counts: np.ndarray, output: Grid, reporter: Reporter) -> dict[str, Any]:

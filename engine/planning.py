@@ -11,8 +11,11 @@ The contract of extra model inputs (`ExtrasFactory`, `ExtrasProvider`) lives in
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
+from engine import protocol
 from engine.area import Area, area_from_extent, area_from_polygons, whole_grid
+from engine.device import DeviceChoice
 from engine.errors import InvalidInput
 from engine.grid import Grid
 from engine.io.bands import BandMapping, resolve_raster_bands
@@ -151,3 +154,47 @@ def prepare_run(
         f"model {card.name} ({card.architecture}, {','.join(card.channels)}): {mapping.describe()}"
     )
     return Prepared(settings, loaded, mapping, scale, plan, same)
+
+
+def run_record(ready: Prepared, choice: DeviceChoice) -> dict[str, Any]:
+    """The `done` event's run record (`engine.protocol.run_record`): the model, the band of
+    each channel, the runtime and the tiling that actually ran, so the plugin reads what ran
+    from the event and never from the log's wording."""
+    card, architecture, settings = ready.loaded.card, ready.loaded.architecture, ready.settings
+    mapping, tiling = ready.mapping, ready.plan.tiling
+    return protocol.run_record(
+        model={
+            "name": card.name,
+            "architecture": card.architecture,
+            "title": architecture.title,
+            "uses_sentinel2": architecture.uses_sentinel2,
+        },
+        channels=[
+            {
+                "channel": s.channel,
+                "path": str(mapping.elevation_path if s.external else settings.input),
+                "band": s.band,
+            }
+            for s in mapping.sources
+        ],
+        runtime={
+            "name": "torch",
+            "device": str(choice.device),
+            "precision": choice.precision,
+            "why": f"{choice.reason}; {_precision_why(settings.precision, choice.is_cuda)}",
+        },
+        tiling={
+            "tile_size_px": tiling.tile_size_px,
+            "margin_px": tiling.margin_px,
+            "batch": settings.batch_size,
+        },
+    )
+
+
+def _precision_why(asked: str, cuda: bool) -> str:
+    """Why the run has its precision, for the run record."""
+    if asked != "auto":
+        return f"precision {asked} requested"
+    if cuda:
+        return "automatic precision: bf16 where the GPU supports it, else fp16"
+    return "automatic precision: fp32 on the CPU"

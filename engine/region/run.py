@@ -24,6 +24,7 @@ import rasterio
 from rasterio.warp import transform_bounds
 
 from engine.area import area_from_polygons
+from engine.device import choose_device
 from engine.errors import Cancelled, InvalidInput, OutputError, RegionError
 from engine.failures import write_failure
 from engine.grid import Bounds
@@ -32,7 +33,7 @@ from engine.io.destination import Destinations, OutputPaths
 from engine.io.tile_reader import open_raster
 from engine.models.loader import LoadedModel, load_model
 from engine.pipeline import GDAL_CACHE_BYTES
-from engine.planning import Plan, prepare_run
+from engine.planning import Plan, Prepared, prepare_run, run_record
 from engine.progress import Reporter
 from engine.region.blocks import Block, cut, reaches
 from engine.region.cluster import (
@@ -106,7 +107,7 @@ def run_region(settings: RegionSettings, reporter: Reporter) -> dict[str, Any]:
 def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> dict[str, Any]:
     out_dir = made.path
     with Destinations(overwrite=True) as lock:  # one run per folder at a time
-        run_record = lock.claim(out_dir / RUN_RECORD, "region run record", (".json",))
+        record_file = lock.claim(out_dir / RUN_RECORD, "region run record", (".json",))
         zones = settings.zones.read() if settings.zones else None  # every check before any work
         inputs = gather(settings.inputs)
         reporter.log(_describe(inputs))
@@ -125,7 +126,10 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
                 mosaic, elevation = write_input_mosaics(out_dir, inputs)
                 base = _base_settings(settings, out_dir, mosaic, elevation)
-                plan = _geometry(base, reporter, loaded)
+                ready = _geometry(base, reporter, loaded)
+                plan = ready.plan
+                # what the blocks run, as the coordinator chose it (the run record of `done`)
+                record = run_record(ready, choose_device(base.device, base.precision))
             blocks = cut(plan.area.window, plan.tiling, settings.block_px)
             made.expect(manifest.path)
             described = manifest.done()
@@ -153,7 +157,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
             (settings.zones, zones) if settings.zones else None,
         )
         stats = _summary(blocks, manifest, figures, plan)
-        run_record.write_text(json.dumps(stats, indent=1))
+        record_file.write_text(json.dumps(stats, indent=1))
         lock.commit()
     failed = [
         b
@@ -167,7 +171,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
             f"{outputs['output']}; rerun the same command to retry the failed ones"
         )
     outputs["manifest"] = str(manifest.path)
-    return {"outputs": outputs, "stats": stats}
+    return {"outputs": outputs, "stats": stats, "run": record}
 
 
 def _retire_outputs(settings: RegionSettings, out_dir: Path, reporter: Reporter) -> None:
@@ -226,13 +230,15 @@ def _load(run: RunOptions, reporter: Reporter) -> LoadedModel:
     return loaded
 
 
-def _geometry(base: PredictSettings, reporter: Reporter, loaded: LoadedModel | None = None) -> Plan:
+def _geometry(
+    base: PredictSettings, reporter: Reporter, loaded: LoadedModel | None = None
+) -> Prepared:
     """The whole region's plan: `predict`'s own planning step on the mosaic (the model, loaded
     here when not given, checked against the mosaic's bands; the grid, area and tiling)."""
     loaded = loaded or _load(base.run_options, reporter)
     src = open_raster(base.input)
     try:
-        return prepare_run(base, src, reporter, loaded=loaded).plan
+        return prepare_run(base, src, reporter, loaded=loaded)
     finally:
         src.close()
 

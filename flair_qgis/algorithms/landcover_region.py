@@ -36,6 +36,7 @@ from ..export import layer_file_path
 from ..models import AUTO, DEFAULT_MODEL_INDEX, model_choices, model_options
 from ..styling import name_results
 from .base import FlairAlgorithm, engine_path
+from .landcover import model_run
 
 # the engine's tables (plain Python, read from its source): the input products, one folder and
 # one layer list each, and the optional outputs, one checkbox each
@@ -258,7 +259,9 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             context,
             mosaic,
             str(outputs.get("confidence") or ""),
-            f"{Path(out_dir).name} - FLAIR land cover",
+            # "<folder> - <model>": the model the engine ran (Automatic's choice), from `done`
+            f"{Path(out_dir).name} - {model_run(done) or 'FLAIR land cover'}",
+            str(outputs.get("polygons") or ""),
         )
         return {self.OUTPUT: mosaic, self.OUTPUT_FOLDER: out_dir}
 

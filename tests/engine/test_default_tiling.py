@@ -79,7 +79,7 @@ def test_region_leaves_the_tiling_and_bands_to_the_model(tmp_path: Path, ortho: 
     settings = settings_from_args(args)
     assert (settings.run.tile_size_px, settings.run.margin_px) == (None, None)
     base = _base_settings(settings, tmp_path, str(irc), None)
-    plan = _geometry(base, make_reporter("none"))
+    plan = _geometry(base, make_reporter("none")).plan
     assert (plan.tiling.tile_size_px, plan.tiling.margin_px) == (1024, 128)
     given = build_parser().parse_args(
         [

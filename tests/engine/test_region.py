@@ -68,6 +68,15 @@ def test_region_equals_predict_resumes_and_refuses_changes(case, tmp_path: Path,
     region = [e for e in events if e.get("phase") == "region"]
     assert region[0]["event"] == "start" and region[0]["total"] == 4
     assert region[-1]["done"] == 4 and region[-1]["workers_alive"] == 1
+    record = events[-1]["run"]  # the done event says what ran, as predict's does
+    assert events[-1]["event"] == "done" and set(record) == {
+        "model",
+        "channels",
+        "runtime",
+        "tiling",
+    }
+    assert [c["channel"] for c in record["channels"]] == ["R", "G", "B", "NIR"]
+    assert record["tiling"] == {"tile_size_px": 128, "margin_px": 16, "batch": 1}
     check_region(out, case)
     import geopandas as gpd
 
