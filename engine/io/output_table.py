@@ -38,11 +38,11 @@ class Output:
     kind: str  # RASTER, VECTOR or FILE: what the plugin's parameter asks for
     field: str = ""  # the plugin's parameter (`flair:landcover`), "" when it has none
     plugin_help: str = ""  # that parameter's help in the dialog
-    label: str = ""  # that parameter's label
     file_filter: str = ""  # the parameter's file filter (FILE kind)
     style: str = STYLE_NONE
     region_help: str = ""  # `region`'s flag for it (`--confidence`), "" when region has none
     region_file: str = ""  # the region's file for it, in its output folder
+    label: str = ""  # the plugin's parameter's label
 
 
 OUTPUTS: tuple[Output, ...] = (
