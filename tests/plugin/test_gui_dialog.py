@@ -147,16 +147,18 @@ def test_missing_weights_message_is_short_plain_and_quick(session):
     assert all(e.startswith("Execution failed") for e in missing["errors"][1:]), missing["errors"]
     assert "Traceback" not in missing["log"]
     assert missing["left"] == []  # the run stopped before writing anything
-    # the issue's requirement, for a run after the session's one-time engine check (measured
-    # 0.9 s on a loaded 2-core machine: the engine stops before torch is imported)
+    # the issue's requirement (measured 0.9 to 1.6 s on a loaded 2-core machine: the engine
+    # stops before torch is imported)
     assert missing["elapsed_s"] < 5.0, missing["elapsed_s"]
 
 
 def test_missing_weights_on_a_sessions_first_run_says_it_checks_the_engine(session):
-    """A session's first run checks the engine first (a one-time probe that imports torch:
-    about 9 s here, not held to the 5 s above); it says so, then gives the same message."""
+    """A session's first run checks the engine first (a probe that finds its packages without
+    importing them: 2.0 s from Run to the message here, 9.7 s when it imported torch); it says
+    so, then gives the same message, within the same 5 s."""
     first_run = session["missing_weights"]["first_run"]
     assert first_run["shown"] and first_run["finished"], first_run["log"][-2000:]
     assert "Checking the FLAIR engine" in first_run["log"]
     assert first_run["message"] == session["missing_weights"]["message"]
     assert first_run["left"] == []
+    assert first_run["elapsed_s"] < 5.0, first_run["elapsed_s"]
