@@ -281,5 +281,11 @@ def prepare_model(
             )
     registry = load_registry()
     if model in registry:
-        check_weights(registry.get(model), allow_download)
+        from engine.io.bands import resolve_raster_bands
+        from engine.io.tile_reader import open_raster
+
+        card = registry.get(model)
+        with open_raster(raster) as src:  # a band typo is said before the weights are
+            resolve_raster_bands(src, card.channels, numbers, elevation, card.name)
+        check_weights(card, allow_download)
     return model
