@@ -143,11 +143,11 @@ def test_missing_weights_message_is_short_plain_and_quick(session):
     assert "--" not in message, message
     for name in ("FLAIR_WEIGHTS_DIR", "HF_HOME", "HF_HUB_OFFLINE", "HF_HUB_CACHE"):
         assert name not in message, message
-    # the other red text is QGIS's own: "Execution failed after N seconds" (3.22), or the same
-    # message again with a pointer to the Log Messages Panel (3.40 and later)
+    # the other red text is QGIS's own ("Execution failed after N seconds" in 3.22; in 3.40 and
+    # later also the layers not generated and a pointer to the Log Messages Panel): none of it
+    # speaks of the command line either
     for other in missing["errors"][1:]:
-        assert other.startswith(("Execution failed", lines[0][:60])), missing["errors"]
-        assert "--" not in other and "FLAIR_WEIGHTS_DIR" not in other, other
+        assert " --" not in other and "FLAIR_WEIGHTS_DIR" not in other, other
     assert "Traceback" not in missing["log"]
     assert missing["left"] == []  # the run stopped before writing anything
     # the requirement (measured 0.9 to 1.6 s on a loaded 2-core machine: the engine
