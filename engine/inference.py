@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -10,7 +10,11 @@ import torch
 from engine.device import DeviceChoice, choose_device
 from engine.models.architectures import Architecture, ExtraInputs
 from engine.models.card import ModelCard
+from engine.models.checkpoint import read_state_dict
 from engine.models.loader import LoadedModel
+from engine.progress import Reporter
+from engine.runtime.choice import RuntimeChoice
+from engine.runtime.network import NetworkSource, RuntimeNetwork, network_for, weights_hasher
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,10 @@ class Predictor:
     Inputs are raw band values in the card's channel order (0..255 scale); normalisation,
     masking of inactive logits and the logit-to-code mapping happen here, so every caller
     (predict, evaluate, tests) gets the same numbers.
+
+    The network itself comes from the runtime layer (`engine.runtime`), asked once per tile
+    shape: torch, or an OpenVINO network checked against torch. Once OpenVINO runs, the torch
+    network is let go (it is rebuilt from the checkpoint only if another shape needs it).
     """
 
     def __init__(
@@ -36,6 +44,8 @@ class Predictor:
         device: str = "auto",
         threads: int | None = None,
         precision: str = "auto",
+        backend: str | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
@@ -43,8 +53,11 @@ class Predictor:
         self.card: ModelCard = loaded.card
         self.architecture: Architecture = loaded.architecture
         self.choice: DeviceChoice = choose_device(device, precision)
-        self.network = loaded.network.to(self.choice.device).eval()
-        self.network = self.network.to(memory_format=torch.channels_last)
+        self.backend = backend  # None: $FLAIR_BACKEND, else auto (engine.runtime.choice)
+        self.threads = threads
+        self.reporter = reporter or Reporter()
+        self._runtimes: dict[tuple[int, int], RuntimeNetwork] = {}
+        self.network: torch.nn.Module | None = self._placed(loaded.network)
         card = self.card
         n = len(card.channels)
         norm = card.normalization
@@ -70,8 +83,42 @@ class Predictor:
     def device(self) -> torch.device:
         return self.choice.device
 
-    def normalize(self, images: np.ndarray) -> torch.Tensor:
-        """(B, C, H, W) raw values -> normalised float32 tensor on the device, channels-last."""
+    @property
+    def shapes(self) -> tuple[tuple[int, int], ...]:
+        """The tile shapes this predictor has run (or prepared), each with its runtime."""
+        return tuple(self._runtimes)
+
+    def runtime_for(
+        self, shape: tuple[int, int], reporter: Reporter | None = None
+    ) -> RuntimeChoice:
+        """The runtime that runs tiles of `shape` (height, width), asked once per shape."""
+        shape = (int(shape[0]), int(shape[1]))
+        if shape not in self._runtimes:
+            source = NetworkSource(
+                self.card, self.architecture, weights_hasher(self.loaded.weights_path), self._torch
+            )
+            device = str(self.device) if self.choice.is_cuda else "cpu"
+            runtime = network_for(
+                source,
+                device,
+                self.choice.precision,
+                shape,
+                self.backend,
+                self.threads,
+                self.normalize,
+                reporter or self.reporter,
+            )
+            self._runtimes[shape] = runtime
+            if runtime.forward is not None and self.network is not None:
+                self.network = None  # never the torch network and the compiled one together
+                self.loaded = replace(self.loaded, network=None)
+        return self._runtimes[shape].choice
+
+    def normalize(
+        self, images: np.ndarray, memory_format: torch.memory_format = torch.channels_last
+    ) -> torch.Tensor:
+        """(B, C, H, W) raw values -> normalised float32 tensor on the device (channels-last
+        for torch, NCHW for OpenVINO)."""
         x = torch.from_numpy(np.ascontiguousarray(images))
         if self.choice.is_cuda:
             x = x.pin_memory().to(self.device, non_blocking=True)
@@ -79,14 +126,31 @@ class Predictor:
         if self._divisor != 1.0:
             x = x / self._divisor
         x = (x - self._mean) / self._std
-        return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous(memory_format=memory_format)
 
     def logits(self, images: np.ndarray, extras: ExtraInputs | None = None) -> torch.Tensor:
         """Raw float32 logits (B, K, H, W) on the device, inactive logits still present."""
-        x = self.normalize(images)
+        shape = (int(images.shape[-2]), int(images.shape[-1]))
+        self.runtime_for(shape)
+        runtime = self._runtimes[shape]
+        x = self.normalize(images, runtime.memory_format)
+        if runtime.forward is not None:
+            with torch.inference_mode():
+                return runtime.forward(x)
         with torch.inference_mode(), self._autocast():
-            out = self.architecture.forward(self.network, x, extras)
+            out = self.architecture.forward(self._torch(), x, extras)
         return out.float()
+
+    def _placed(self, network: torch.nn.Module) -> torch.nn.Module:
+        network = network.to(self.choice.device).eval()
+        return network.to(memory_format=torch.channels_last)
+
+    def _torch(self) -> torch.nn.Module:
+        """The torch network, rebuilt from the checkpoint if OpenVINO let it go."""
+        if self.network is None:
+            state = read_state_dict(self.loaded.weights_path)
+            self.network = self._placed(self.architecture.build(self.card, state))
+        return self.network
 
     def predict(
         self,

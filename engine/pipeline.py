@@ -44,6 +44,7 @@ class PredictResult:
 
     outputs: dict[str, str]
     stats: dict[str, Any]
+    runtime: dict[str, Any]  # engine.runtime.choice.RuntimeChoice.to_dict(): what ran, and why
 
 
 def run_predict(
@@ -129,13 +130,17 @@ def _predict_open(
     scale = value_scale_for(src, mapping.ortho_bands, settings.input_max)
     plan, same = plan_run(settings, loaded, src, reporter)
     predictor = preloaded or Predictor(
-        loaded, settings.device, settings.threads, settings.precision
+        loaded, settings.device, settings.threads, settings.precision, settings.backend
     )
+    runtime = predictor.runtime_for(plan.tiling.read_shape, reporter)  # engine.runtime
+    loaded = predictor.loaded  # without its torch network where OpenVINO runs
+
     reporter.log(
         f"model {card.name} ({card.architecture}, {','.join(card.channels)}): {mapping.describe()}"
     )
     choice = predictor.choice
     reporter.log(f"device {choice.device} ({choice.reason}), precision {choice.precision}")
+    reporter.log(runtime.describe())
     if scale is not None:
         reporter.log(
             f"input values scaled by {scale:.5f} to the 8-bit range the model was trained on"
@@ -220,7 +225,7 @@ def _predict_open(
         outputs.update(zone_outputs)
     reporter.check_cancelled()
     destinations.commit()
-    return PredictResult(outputs, stats)
+    return PredictResult(outputs, stats, runtime.to_dict())
 
 
 def _statistics(counts: np.ndarray, output: Grid, reporter: Reporter) -> dict[str, Any]:

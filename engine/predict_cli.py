@@ -12,7 +12,14 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.cli_values import add_common_options, input_path, output_path, parse_codes, require_utf8
+from engine.cli_values import (
+    add_backend_option,
+    add_common_options,
+    input_path,
+    output_path,
+    parse_codes,
+    require_utf8,
+)
 from engine.errors import InvalidInput
 from engine.figures.zone_table import add_zone_table_options, zone_table_from_args
 from engine.progress import Reporter
@@ -105,6 +112,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         choices=("auto", "fp32", "bf16", "fp16"),
         help="auto: bf16/fp16 on CUDA, fp32 on CPU",
     )
+    add_backend_option(r)
     r.add_argument(
         "--threads", type=int, help="CPU threads for torch, 1 or more (default: all cores)"
     )
@@ -235,6 +243,7 @@ def settings_from_args(args: argparse.Namespace) -> PredictSettings:
         mask=input_path(args.mask, "--mask") if args.mask else None,
         device=args.device,
         precision=args.precision,
+        backend=args.backend,
         threads=args.threads,
         tile_size_px=args.tile_size,
         margin_px=args.margin,
@@ -264,4 +273,4 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     from engine.pipeline import run_predict
 
     result = run_predict(settings_from_args(args), reporter)
-    return {"outputs": result.outputs, "stats": result.stats}
+    return {"outputs": result.outputs, "stats": {**result.stats, "runtime": result.runtime}}

@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli_values import add_common_options, input_path, require_utf8
+from engine.cli_values import add_backend_option, add_common_options, input_path, require_utf8
 from engine.figures.zone_table import add_zone_table_options, zone_table_from_args
 from engine.predict_cli import card_overrides
 from engine.progress import Reporter
@@ -62,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--scheduler", help="address of a running `dask scheduler` (tcp://HOST:PORT)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     run.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    add_backend_option(run)
     run.add_argument("--restart", action="store_true", help="map again, ignoring the manifest")
     out = p.add_argument_group("outputs")
     out.add_argument("--confidence", action="store_true", help="also a confidence mosaic")
@@ -100,6 +101,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         input_max=args.input_max,
         device=args.device,
         precision=args.precision,
+        backend=args.backend,
         tile_size_px=args.tile_size,  # None: the model's; 0 or less is refused, not defaulted
         margin_px=args.margin,
         batch_size=1 if args.batch_size is None else args.batch_size,

@@ -63,6 +63,7 @@ class PredictSettings:
     mask: Path | str | None = None  # a str for GDAL paths (/vsizip/..., URLs)
     device: str = "auto"
     precision: str = "auto"
+    backend: str | None = None  # auto, torch, openvino; None: $FLAIR_BACKEND, else auto
     threads: int | None = None
     tile_size_px: int | None = None
     margin_px: int | None = None

@@ -91,6 +91,7 @@ class RegionSettings:
     input_max: float | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str | None = None  # --backend (engine.runtime); None: $FLAIR_BACKEND, else auto
     tile_size_px: int | None = None  # None: the model's own, as predict (engine.planning)
     margin_px: int | None = None
     batch_size: int = 1
@@ -127,6 +128,7 @@ class RegionSettings:
             mask=self.mask,
             device=self.device,
             precision=self.precision,
+            backend=self.backend,
             tile_size_px=self.tile_size_px,
             margin_px=self.margin_px,
             batch_size=self.batch_size,
