@@ -17,6 +17,13 @@ SENTINEL2_SOURCES: tuple[tuple[str, str], ...] = (
     ("flair", "FLAIR #2 dataset folder"),
 )
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+# the engine's --backend values, in the order of the "Inference runtime" field's choices
+BACKENDS: tuple[str, ...] = ("auto", "torch", "openvino")
+BACKEND_CHOICES: tuple[str, ...] = (
+    "Automatic (OpenVINO on the CPU where the converted network passes its check, else PyTorch)",
+    "PyTorch",
+    "OpenVINO",
+)
 OUTPUT_RESOLUTIONS: tuple[str, ...] = ("model", "input")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -90,6 +97,7 @@ class PredictRequest:
     extent_crs: str = ""
     mask_path: str = ""
     device: str = "auto"
+    backend: str = "auto"
     tile_size_px: int = 0
     margin_px: int = -1
     batch_size: int = 0
@@ -115,6 +123,8 @@ class PredictRequest:
             self.model,
             option("DEVICE"),
             self.device,
+            option("BACKEND"),
+            self.backend,
             option("OUTPUT_RESOLUTION"),
             self.output_resolution,
             "--progress",
@@ -156,6 +166,17 @@ class PredictRequest:
         if self.download:
             args.append("--download")
         return args + list(self.extra)
+
+
+def runtime_summary(done: dict) -> str:
+    """What ran the network, from the `done` event (its `runtime` record), for the log."""
+    runtime = (done.get("stats") or {}).get("runtime") or {}
+    if not runtime.get("runtime"):
+        return ""
+    return (
+        f"Inference runtime: {runtime['runtime']} {runtime.get('precision', '')} "
+        f"({runtime.get('reason', '')})"
+    )
 
 
 def engine_command(python: str | Path, arguments: Sequence[str]) -> list[str]:

@@ -21,6 +21,7 @@ from ..engine_command import (
     PredictRequest,
     acquisition_date,
     engine_command,
+    runtime_summary,
     sentinel2_spec,
 )
 from ..engine_locator import engine_environment, require_engine
@@ -108,6 +109,7 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             else (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
             mask_path=self._mask(parameters, context, feedback),
             device=self.DEVICE_VALUES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            backend=self.BACKEND_VALUES[self.parameterAsEnum(parameters, self.BACKEND, context)],
             tile_size_px=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             margin_px=self._optional_int(parameters, self.MARGIN, context, -1),
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
@@ -143,9 +145,9 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         name_results(
             context, outputs[self.OUTPUT], outputs[self.CONFIDENCE], f"{layer.name()} - {used}"
         )
-        summary = stats_summary(done.get("stats") or {})
-        if summary:
-            feedback.pushInfo(summary)
+        for summary in (runtime_summary(done), stats_summary(done.get("stats") or {})):
+            if summary:
+                feedback.pushInfo(summary)
         return {key: value for key, value in outputs.items() if value}
 
     # parameter helpers -----------------------------------------------------------------------

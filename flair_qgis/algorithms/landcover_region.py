@@ -26,14 +26,16 @@ from qgis.core import (
 )
 
 from ..classes import CITATION
-from ..compat import FILE_FOLDER, LAYER_HINT_RASTER, TYPE_POLYGON, TYPE_RASTER
-from ..engine_command import engine_command
+from ..compat import FILE_FOLDER, FLAG_ADVANCED, LAYER_HINT_RASTER, TYPE_POLYGON, TYPE_RASTER
+from ..engine_command import BACKEND_CHOICES, BACKENDS, engine_command, runtime_summary
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import ProgressMapper, run_engine
 from ..export import layer_file_path
+from ..fields import form_label
 from ..models import DEFAULT_MODEL_INDEX, model_choices, model_options
 from ..styling import name_results
 from .base import FlairAlgorithm, engine_path
+from .landcover_params import BACKEND_HELP
 
 PRODUCTS = (
     ("RGB", "RVB (R, G, B)", "--rgb"),
@@ -61,6 +63,7 @@ def region_arguments(
     scheduler: str = "",
     confidence: bool = False,
     polygons: bool = False,
+    backend: str = "auto",
 ) -> list[str]:
     """The argument list of `engine region`."""
     args = ["region", out_dir]
@@ -80,7 +83,7 @@ def region_arguments(
         args.append("--confidence")
     if polygons:
         args.append("--polygons")
-    return args + ["--progress", "json"]
+    return args + ["--backend", backend, "--progress", "json"]
 
 
 class LandcoverRegionAlgorithm(FlairAlgorithm):
@@ -96,6 +99,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
     SCHEDULER = "SCHEDULER"
     CONFIDENCE = "CONFIDENCE"
     POLYGONS = "POLYGONS"
+    BACKEND = "BACKEND"
     OUTPUT = "OUTPUT"
 
     def name(self) -> str:
@@ -178,6 +182,12 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
                 self.POLYGONS, "Polygons too (one GeoPackage)", defaultValue=False
             )
         )
+        backend = QgsProcessingParameterEnum(
+            self.BACKEND, form_label(self.BACKEND), list(BACKEND_CHOICES), defaultValue=0
+        )
+        backend.setHelp(BACKEND_HELP)
+        backend.setFlags(backend.flags() | FLAG_ADVANCED)
+        self.addParameter(backend)
         self.addParameter(
             QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder")
         )
@@ -223,6 +233,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             self.parameterAsString(parameters, self.SCHEDULER, context).strip(),
             self.parameterAsBool(parameters, self.CONFIDENCE, context),
             self.parameterAsBool(parameters, self.POLYGONS, context),
+            BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)],
         )
         done = run_engine(
             engine_command(engine.python, arguments),
@@ -233,6 +244,8 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         outputs = done.get("outputs") or {}
         mosaic = str(outputs.get("output") or Path(out_dir) / "landcover.vrt")
         stats = done.get("stats") or {}
+        if summary := runtime_summary(done):
+            feedback.pushInfo(summary)
         feedback.pushInfo(
             f"Region: {stats.get('blocks', {})} blocks, "
             f"{stats.get('computed_this_run', 0)} computed in this run"

@@ -41,7 +41,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine.sentinel2",
         ),
     ),
-    ("models", ("engine.models", "engine.device", "engine.inference")),
+    # the runtimes (torch, OpenVINO) sit with the networks they run; inference asks them
+    ("models", ("engine.models", "engine.device", "engine.runtime", "engine.inference")),
     (
         "runs",
         (

@@ -40,7 +40,9 @@ class Said(Reporter):
 
 
 def key(weights: str = "a" * 64) -> EntryKey:
-    return EntryKey("m", weights, "unet", "resnet34", (1, 3, 64, 64), ("R", "G", "B"), 19, "fp32", "v")
+    return EntryKey(
+        "m", weights, "unet", "resnet34", (1, 3, 64, 64), ("R", "G", "B"), 19, "fp32", "v"
+    )
 
 
 def fake_build(folder: Path) -> dict:
@@ -142,9 +144,9 @@ def test_corrupt_entry_and_changed_checkpoint_are_converted_again(
     ckpt = make_unet_checkpoint(tmp_path / "u.pth", 3, 19, seed=22)
 
     def runtime(said: Said):
-        return Predictor(load_model(str(ckpt)), "cpu", backend="openvino", reporter=said).runtime_for(
-            (TILE, TILE)
-        )
+        return Predictor(
+            load_model(str(ckpt)), "cpu", backend="openvino", reporter=said
+        ).runtime_for((TILE, TILE))
 
     first = Path(runtime(Said()).cache_entry)
     with open(first / "model.bin", "r+b") as f:  # cut short, as a crash mid-copy leaves it
