@@ -8,16 +8,24 @@ agree with the torch network's within the check's tolerance (1e-3 of the logit s
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import torch
 
 from engine.inference import Predictor
 from engine.models.loader import load_model
 from engine.models.upernet040 import UPerNetDecoder040
 from tests.engine.runtime_fixtures import CASES
+from tests.fixtures.generate import make_orthophoto
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
@@ -58,3 +66,40 @@ def test_upernet_export_forward_equals_the_lean_one_bit_for_bit() -> None:
         plain = decoder(*features)
     assert not torch.equal(lean, torch.zeros_like(lean))
     assert torch.equal(lean, plain)
+
+
+def _map(ortho: Path, out: Path, model: Path, tile: int, backend: str) -> dict:
+    """`engine predict` in its own process; the `done` event."""
+    command = [sys.executable, "-m", "engine", "predict", str(ortho), str(out), "--model"]
+    command += [str(model), "--tile-size", str(tile), "--margin", "16", "--device", "cpu"]
+    command += ["--backend", backend, "--threads", "2", "--progress", "json"]
+    done = subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "FLAIR_CACHE_DIR": str(out.parent / "cache")},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["flairhub-upernet-convnextv2", "flairhub-upernet-swin"])
+def test_flairhub_maps_through_openvino_equal_the_maps_through_torch(
+    case: str, tmp_path: Path
+) -> None:
+    write, tile = CASES[case]
+    model = write(tmp_path)
+    ortho = make_orthophoto(tmp_path / "o.tif", 300, 260, 4, seed=11)
+    through_torch = _map(ortho, tmp_path / "torch.tif", model, tile, "torch")
+    through_openvino = _map(ortho, tmp_path / "openvino.tif", model, tile, "openvino")
+    assert through_torch["stats"]["runtime"]["runtime"] == "torch"
+    runtime = through_openvino["stats"]["runtime"]  # the done event names what ran
+    assert (runtime["runtime"], runtime["precision"]) == ("openvino", "fp32")
+    assert runtime["check"]["passed"]
+    with rasterio.open(tmp_path / "torch.tif") as a, rasterio.open(tmp_path / "openvino.tif") as b:
+        reference, got = a.read(1), b.read(1)
+    assert len(np.unique(reference)) > 2  # a map, not one class
+    assert np.array_equal(reference, got), f"{(reference != got).mean():.2%} of pixels differ"
