@@ -48,13 +48,11 @@ def audit_once(specs: dict[str, list[str]], threads: int) -> dict:
     from engine.region.settings import ProductInputs
 
     audit.THREADS = threads
-    products = ProductInputs(
-        tuple(specs["rgb"]), tuple(specs["irc"]), tuple(specs.get("elevation", ()))
-    )
+    products = ProductInputs({key: tuple(files) for key, files in specs.items() if files})
     started = time.perf_counter()
     inputs = gather(products)
     seconds = time.perf_counter() - started
-    files = len(inputs.rgb) + len(inputs.irc) + len(inputs.elevation)
+    files = sum(len(f) for f in inputs.files.values())
     return {"seconds": seconds, "files": files, "peak_rss_mb": peak_rss_mb()}
 
 

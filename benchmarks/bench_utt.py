@@ -30,10 +30,10 @@ from benchmarks.bench_sentinel2 import acquisitions
 from engine.grid import Grid
 from engine.inference import Predictor
 from engine.models.loader import load_model
+from engine.models.utt.inputs import Acquisition, MetadataEncoder, Sentinel2Inputs, centres_bounds
 from engine.progress import Reporter
 from engine.sentinel2 import open_source
 from engine.tiling import Tiling
-from engine.utt.inputs import Acquisition, MetadataEncoder, Sentinel2Inputs, centres_bounds
 from tests.fixtures.generate import make_unet_checkpoint
 from tests.fixtures.sentinel2_catalog import border_xy, make_catalog
 from tests.fixtures.utt_checkpoint import make_utt_checkpoint

@@ -1,4 +1,9 @@
-"""The FLAIR nomenclature: 19 classes, codes 1 to 19, 0 meaning no data."""
+"""The FLAIR nomenclature: 19 classes, codes 1 to 19, 0 meaning no data.
+
+The one table of names and colours: the engine styles its maps with it, and the plugin loads
+this file by path (`flair_qgis.engine_shared.engine_module("classes")`) for its legends and
+styles, so it imports nothing but the standard library.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ FLAIR_CLASSES: tuple[FlairClass, ...] = (
 
 CLASS_BY_CODE: dict[int, FlairClass] = {c.code: c for c in FLAIR_CLASSES}
 CODES: tuple[int, ...] = tuple(c.code for c in FLAIR_CLASSES)
+N_CODES = max(CODES) + 1  # 20: pixel counts and confusion rows are indexed by code, 0 = no data
 
 
 def class_name(code: int) -> str:

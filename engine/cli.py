@@ -26,6 +26,7 @@ from engine.interrupt import EXIT_SIGNAL, run_interruptible
 from engine.memory import release_large_buffers
 from engine.predict_cli import add_parser as add_predict
 from engine.progress import Reporter, make_reporter
+from engine.protocol import error, hello
 from engine.region_cli import add_parser as add_region
 
 EXIT_ERROR = 1
@@ -80,6 +81,32 @@ def _run_models(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
             )
         print("* default model. Download with: flair-landcover models download NAME")
     return {"outputs": {}, "stats": {}, "quiet": True}
+
+
+def _add_cleanup(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cleanup",
+        help="remove what a killed run left beside its destinations",
+        description=(
+            "Remove the hidden working files (temporaries, locks) that a run stopped with "
+            "SIGKILL left beside these destinations; a live run's files are kept. The "
+            "destinations themselves are never touched. Reports what is still there."
+        ),
+    )
+    p.add_argument("destinations", nargs="+", help="output files of the killed run")
+    add_common_options(p)
+    p.set_defaults(func=_run_cleanup)
+
+
+def _run_cleanup(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
+    from pathlib import Path
+
+    from engine.io.destination import sweep
+
+    remaining = [str(p) for d in args.destinations for p in sweep(Path(d))]
+    for path in remaining:
+        reporter.log(f"still there: {path}", "WARNING", path=path)
+    return {"outputs": {}, "stats": {"remaining": remaining}}
 
 
 class UsageError(Exception):
@@ -153,13 +180,10 @@ class CommandLineParser(argparse.ArgumentParser):
 
     def _usage_exit(self, exc: UsageError, argv: list[str]) -> NoReturn:
         prog = exc.parser.prog
-        if _wants_json(argv):
-            event = {
-                "event": "error",
-                "type": "UsageError",
-                "message": f"{exc.message} (see {prog} --help)",
-            }
-            print(json.dumps(event), flush=True)
+        if _wants_json(argv):  # the handshake, then the error: the plugin reads both
+            text = f"{exc.message} (see {prog} --help)"
+            for event in (hello(__version__), error("usage", "UsageError", text)):
+                print(json.dumps(event), flush=True)
         exc.parser.print_usage(sys.stderr)
         self.exit(2, f"{prog}: error: {exc.message}\n")
 
@@ -175,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_predict(sub)
     add_region(sub)
     _add_models(sub)
+    _add_cleanup(sub)
     try:
         from engine.evaluation.cli import add_parser as add_evaluate
     except ImportError:
@@ -243,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         return EXIT_ERROR
     if not result.get("quiet"):
-        reporter.finish(result.get("outputs", {}), result.get("stats", {}))
+        reporter.finish(result.get("outputs", {}), result.get("stats", {}), result.get("run"))
         if kind != "json":
             for key, path in result.get("outputs", {}).items():
                 print(f"{key}: {path}", file=sys.stderr)

@@ -13,6 +13,10 @@ from pathlib import Path
 from engine.errors import InvalidInput
 from engine.failures import user_path
 
+# The words `--precision` and `--backend` take, for every command that runs a model
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+BACKENDS = ("auto", "torch", "openvino")
+
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
     """`--progress` and `--debug`, which every subcommand takes."""
@@ -29,7 +33,7 @@ def add_backend_option(group: argparse._ActionsContainer) -> None:
     """`--backend`, which predict, region and evaluate take (engine.runtime)."""
     group.add_argument(
         "--backend",
-        choices=("auto", "torch", "openvino"),
+        choices=BACKENDS,
         default=None,
         help="inference runtime: auto (OpenVINO on the CPU where the converted network passes "
         "its check against torch, torch on CUDA), torch or openvino (default: $FLAIR_BACKEND, "

@@ -37,7 +37,9 @@ def choose_device(spec: str = "auto", precision: str = "auto") -> DeviceChoice:
     """
     spec = spec.strip().lower()
     if precision not in PRECISIONS:
-        raise InvalidInput(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        raise InvalidInput(
+            f"precision {precision!r} is not one of {', '.join(PRECISIONS)}", option="--precision"
+        )
     cuda_ok = torch.cuda.is_available()
     if spec == "auto":
         if cuda_ok:
@@ -53,17 +55,21 @@ def choose_device(spec: str = "auto", precision: str = "auto") -> DeviceChoice:
             raise DeviceError(
                 f"device {spec!r} was requested but torch sees no CUDA device "
                 f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
-                "use --device cpu or auto, or install a CUDA build of torch"
+                "use --device cpu or auto, or install a CUDA build of torch",
+                option="--device",
             )
         index = int(spec.split(":", 1)[1]) if ":" in spec else torch.cuda.current_device()
         if not 0 <= index < torch.cuda.device_count():
             raise DeviceError(
-                f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s)"
+                f"device {spec!r} does not exist: {torch.cuda.device_count()} CUDA device(s)",
+                option="--device",
             )
         device = torch.device("cuda", index)
         reason = f"CUDA requested: {torch.cuda.get_device_name(device)}"
     else:
-        raise InvalidInput(f"device {spec!r} is not one of auto, cpu, cuda, cuda:N")
+        raise InvalidInput(
+            f"device {spec!r} is not one of auto, cpu, cuda, cuda:N", option="--device"
+        )
     dtype: torch.dtype | None
     if precision == "fp32" or (precision == "auto" and device.type == "cpu"):
         dtype = None
@@ -72,5 +78,7 @@ def choose_device(spec: str = "auto", precision: str = "auto") -> DeviceChoice:
     else:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
         if device.type == "cpu" and dtype is torch.float16:
-            raise InvalidInput("fp16 is not supported on the CPU; use bf16 or fp32")
+            raise InvalidInput(
+                "fp16 is not supported on the CPU; use bf16 or fp32", option="--precision"
+            )
     return DeviceChoice(device=device, autocast_dtype=dtype, reason=reason)

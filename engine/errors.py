@@ -35,6 +35,14 @@ class InvalidInput(EngineError, ValueError):
     code = "invalid_input"
 
 
+class MissingChannels(InvalidInput):
+    """The input has no band for some channels the model needs. Fields: `channels` (the
+    missing ones, e.g. ["NIR", "E"]), `model`, `needs` (all the model's channels), `usable`
+    (channel -> band found), `option` ("--bands")."""
+
+    code = "missing_channels"
+
+
 class ModelError(EngineError, ValueError):
     """A model name, card or checkpoint is unknown, inconsistent or unreadable."""
 

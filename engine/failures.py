@@ -136,7 +136,7 @@ def read_failure(exc: BaseException, path: Path | str) -> EngineError:
     if kind == "denied":
         return InvalidInput(f"permission denied reading {path}; check the file's permissions")
     if kind == "missing":
-        return InputNotFound(f"{path} disappeared while it was being read")
+        return InputNotFound(f"{path} disappeared while it was being read", path=str(path))
     if _errno(exc) == errno.EIO:
         return InvalidInput(
             f"input/output error reading {path} (a failing disk or network share?); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -13,8 +14,15 @@ from engine.models.card import ModelCard
 from engine.models.checkpoint import read_state_dict
 from engine.models.loader import LoadedModel
 from engine.progress import Reporter
-from engine.runtime.choice import RuntimeChoice
-from engine.runtime.network import NetworkSource, RuntimeNetwork, network_for, weights_hasher
+from engine.runtime.choice import RuntimeChoice, plan_runtime
+from engine.runtime.cpu_features import read_cpu_features
+from engine.runtime.network import (
+    NetworkSource,
+    RuntimeNetwork,
+    network_for,
+    openvino_version,
+    weights_hasher,
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +186,38 @@ class Predictor:
         if self.choice.autocast_dtype is None:
             return torch.autocast(self.device.type, enabled=False)
         return torch.autocast(self.device.type, dtype=self.choice.autocast_dtype)
+
+
+class RunSettings(Protocol):
+    """What `runtime_of` reads of a run's settings (`engine.settings.PredictSettings`)."""
+
+    device: str
+    threads: int | None
+    precision: str
+    backend: str | None
+
+
+def runtime_of(
+    loaded: LoadedModel, settings: RunSettings, shape: tuple[int, int], reporter: Reporter
+) -> RuntimeChoice:
+    """The runtime tiles of `shape` would run in with these settings, without keeping a
+    predictor: a region's coordinator asks it once, so that a conversion happens there (and
+    its workers load it from the cache). `loaded`'s network is neither moved nor kept."""
+    device = choose_device(settings.device, settings.precision)
+    planned = plan_runtime(
+        settings.backend,
+        str(device.device) if device.is_cuda else "cpu",
+        device.precision,
+        not loaded.architecture.uses_sentinel2,
+        read_cpu_features(),
+        openvino_version(),
+    )
+    if planned.runtime == "torch":  # nothing to convert: the device choice says it all
+        return planned
+    predictor = Predictor(
+        loaded, settings.device, settings.threads, settings.precision, settings.backend
+    )
+    return predictor.runtime_for(shape, reporter)
 
 
 def _to_percent(p: torch.Tensor) -> np.ndarray:

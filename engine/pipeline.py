@@ -18,20 +18,19 @@ from engine.device import choose_device
 from engine.errors import InvalidInput
 from engine.grid import Grid
 from engine.inference import Predictor
-from engine.io.bands import resolve_raster_bands
 from engine.io.destination import Destinations
-from engine.io.map_writer import MapWriter, claim_rasters
-from engine.io.tile_reader import TileReader, open_raster, value_scale_for
-from engine.models.auto import resolve_auto_model
-from engine.models.loader import known_card, load_model
-from engine.planning import ExtrasFactory, plan_run
-from engine.polygons import POLYGON_DRIVERS, polygonize
+from engine.io.map_writer import MapWriter
+from engine.io.tile_reader import TileReader, open_raster
+from engine.models.architectures import EXTRA_INPUTS
+from engine.models.extras import ExtrasFactory
+from engine.models.families import SENTINEL2
+from engine.outputs import Finished, claim_outputs, write_outputs
+from engine.planning import prepare_run, run_record
 from engine.progress import Reporter
 from engine.settings import PredictSettings
-from engine.stats import STATS_SUFFIXES, class_areas, write_stats
+from engine.stats import class_areas
 from engine.streaming import stream_tiles
 
-POLYGON_BLOCK_PX = 4096
 # A few tiles' blocks; GDAL's default (5 % of RAM) grows with the output. In bytes: rasterio
 # passes the value to GDALSetCacheMax64, so a bare 64 meant 64 bytes (blocks written again and
 # again, files many times their size).
@@ -44,7 +43,7 @@ class PredictResult:
 
     outputs: dict[str, str]
     stats: dict[str, Any]
-    runtime: dict[str, Any]  # engine.runtime.choice.RuntimeChoice.to_dict(): what ran, and why
+    run: dict[str, Any] | None = None  # engine.protocol.run_record: what actually ran
 
 
 def run_predict(
@@ -61,18 +60,6 @@ def run_predict(
     """
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), Destinations(settings.overwrite) as dest:
         return _run_predict(settings, reporter, extras_factory, dest, predictor)
-
-
-def claim_outputs(settings: PredictSettings, destinations: Destinations) -> None:
-    """Every file the run will write, checked and locked before any work (map first)."""
-    claim_rasters(settings.outputs, destinations)
-    if settings.stats:
-        destinations.claim(settings.stats, "--stats output", STATS_SUFFIXES)
-    if settings.polygons:
-        destinations.claim(settings.polygons, "--polygons output", POLYGON_DRIVERS)
-    if settings.zones:
-        settings.zones.read()  # a zones layer that cannot serve fails before the model loads
-        settings.zones.claim(destinations)
 
 
 def _run_predict(
@@ -100,47 +87,30 @@ def _predict_open(
 ) -> PredictResult:
     # cheap checks first: a typo must not wait for the model to load (or download)
     choose_device(settings.device, settings.precision)
-    elevation = settings.elevation
     sentinel2 = None
     if settings.sentinel2.source:  # the source's name is checked now; nothing is fetched yet
-        from engine.utt.run import sentinel2_extras
-
-        sentinel2 = extras_factory or sentinel2_extras(settings.sentinel2, settings.input)
-    model = resolve_auto_model(  # `--model auto`: chosen from the bands, said with why
-        settings.model, src, settings.bands, elevation, sentinel2 is not None, reporter.log
+        supplier = EXTRA_INPUTS[SENTINEL2]  # the table's supplier for Sentinel-2 families
+        sentinel2 = extras_factory or supplier(settings.sentinel2, settings.input)
+    ready = prepare_run(
+        settings,
+        src,
+        reporter,
+        loaded=preloaded.loaded if preloaded is not None else None,
+        has_sentinel2=sentinel2 is not None,
     )
-    settings = replace(settings, model=model)
-    early_card = known_card(
-        settings.model, card_path=settings.card_path, overrides=settings.overrides
-    )
-    if early_card is not None:
-        resolve_raster_bands(src, early_card.channels, settings.bands, elevation, early_card.name)
-    if preloaded is not None:  # a region worker's model, loaded once for all its blocks
-        loaded = preloaded.loaded
-    else:
-        loaded = load_model(
-            settings.model,
-            card_path=settings.card_path,
-            overrides=settings.overrides,
-            allow_download=settings.allow_download,
-            say=reporter.log,
-        )
+    settings, loaded, scale, plan = ready.settings, ready.loaded, ready.scale, ready.plan
     card = loaded.card
-    mapping = resolve_raster_bands(src, card.channels, settings.bands, elevation, card.name)
-    scale = value_scale_for(src, mapping.ortho_bands, settings.input_max)
-    plan, same = plan_run(settings, loaded, src, reporter)
     predictor = preloaded or Predictor(
         loaded, settings.device, settings.threads, settings.precision, settings.backend
     )
     runtime = predictor.runtime_for(plan.tiling.read_shape, reporter)  # engine.runtime
-    loaded = predictor.loaded  # without its torch network where OpenVINO runs
-
-    reporter.log(
-        f"model {card.name} ({card.architecture}, {','.join(card.channels)}): {mapping.describe()}"
-    )
+    # where OpenVINO runs, the predictor has let the torch network go: so does this run
+    loaded = predictor.loaded
+    ready = replace(ready, loaded=loaded)
     choice = predictor.choice
     reporter.log(f"device {choice.device} ({choice.reason}), precision {choice.precision}")
     reporter.log(runtime.describe())
+    record = run_record(ready, choice, runtime)
     if scale is not None:
         reporter.log(
             f"input values scaled by {scale:.5f} to the 8-bit range the model was trained on"
@@ -149,7 +119,8 @@ def _predict_open(
     if loaded.architecture.uses_sentinel2 and extras_factory is None:
         raise InvalidInput(
             f"model {card.name} is {loaded.architecture.title} and needs a Sentinel-2 source: "
-            "add --sentinel2 and --year"
+            "add --sentinel2 and --year",
+            option="--sentinel2",
         )
     if not loaded.architecture.uses_sentinel2 and extras_factory is not None:
         reporter.log(
@@ -158,7 +129,7 @@ def _predict_open(
         )
         extras_factory = None
     extras_provider = extras_factory(plan, loaded, reporter) if extras_factory else None
-    reader = TileReader(src, mapping, plan.processing, same, plan.area, scale)
+    reader = TileReader(src, ready.mapping, plan.processing, ready.same_grid, plan.area, scale)
     probability_codes = card.active_codes if settings.outputs.probabilities else ()
     writer = MapWriter(settings.outputs, plan.output, destinations, probability_codes)
     area_km2 = plan.work.area_m2 / 1e6
@@ -166,7 +137,7 @@ def _predict_open(
     reporter.log(
         f"{len(tiling)} tile{'' if len(tiling) == 1 else 's'} of {tiling.read_shape[1]} px "
         f"(margin {tiling.margin_px} px, "
-        f"batch {settings.batch_size}) over {area_km2:.4f} km2 "
+        f"batch {settings.batch_size}) over {area_km2:.4f} km² "
         f"({plan.work.width} x {plan.work.height} px at {plan.work.res_m:g} m)"
     )
     try:
@@ -193,39 +164,11 @@ def _predict_open(
         stats.update(extras_provider.summary())
     outputs = {key: str(path) for key, path in settings.outputs.rasters()}
     outputs["style"] = str(settings.outputs.classes.with_suffix(".qml"))
-    if settings.stats:
-        reporter.check_cancelled()
-        write_stats(stats, settings.stats, destinations.temporary(settings.stats))
-        outputs["stats"] = str(settings.stats)
-    if settings.polygons:
-        reporter.check_cancelled()
-        side = POLYGON_BLOCK_PX
-        blocks = -(-plan.output.width // side) * -(-plan.output.height // side)
-        reporter.start("polygons", blocks, "blocks")
-
-        def advance() -> None:
-            reporter.check_cancelled()
-            reporter.advance(1)
-
-        count = polygonize(
-            writer.written["output"],
-            settings.polygons,
-            destinations.temporary(settings.polygons),
-            POLYGON_BLOCK_PX,
-            advance,
-        )
-        outputs["polygons"] = str(settings.polygons)
-        stats["polygons"] = count
-    if settings.zones:
-        reporter.check_cancelled()
-        zones = settings.zones.read()
-        zone_outputs, stats["zones"] = settings.zones.write(
-            writer.written["output"], zones, destinations, reporter
-        )
-        outputs.update(zone_outputs)
+    finished = Finished(writer.written["output"], plan.output, stats, destinations, reporter)
+    outputs.update(write_outputs(settings, finished))
     reporter.check_cancelled()
     destinations.commit()
-    return PredictResult(outputs, stats, runtime.to_dict())
+    return PredictResult(outputs, stats, record)
 
 
 def _statistics(counts: np.ndarray, output: Grid, reporter: Reporter) -> dict[str, Any]:

@@ -1,26 +1,32 @@
 """The geometry of a `predict` run, fixed before any tile is read: grids, area, tiling.
 
-Also the contract of extra model inputs (U-T&T's Sentinel-2 series): a factory that, once the
-plan is known, returns a provider of per-batch inputs.
+`prepare_run` is the planning step every run goes through, a `predict` and a region (on its
+mosaic) alike: the model resolved and loaded, the raster's bands matched to its channels, the
+value scale, then the plan.
+
+The contract of extra model inputs (`ExtrasFactory`, `ExtrasProvider`) lives in
+`engine.models.extras`, beside the architecture table that names each family's supplier.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
-from rasterio.windows import Window
-
+from engine import protocol
 from engine.area import Area, area_from_extent, area_from_polygons, whole_grid
+from engine.device import DeviceChoice
 from engine.errors import InvalidInput
 from engine.grid import Grid
-from engine.models.architectures import ExtraInputs
-from engine.models.loader import LoadedModel
+from engine.io.bands import BandMapping, resolve_raster_bands
+from engine.io.tile_reader import value_scale_for
+from engine.models.auto import resolve_auto_model
+from engine.models.loader import LoadedModel, known_card, load_model
 from engine.processing_grid import choose_processing_grid
 from engine.progress import Reporter
+from engine.runtime.choice import RuntimeChoice
 from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX, PredictSettings
-from engine.tiling import Tile, Tiling
+from engine.tiling import Tiling
 
 
 @dataclass(frozen=True)
@@ -32,22 +38,6 @@ class Plan:
     work: Grid  # the area's own grid
     output: Grid  # the grid the map is written on
     tiling: Tiling
-
-
-class ExtrasProvider(Protocol):
-    """Extra model inputs per batch (U-T&T's Sentinel-2 series and metadata).
-
-    Called with the batch's tiles, whose windows are on `plan.work`; returns the network's
-    extra inputs (arrays with the batch first). `summary` adds figures to the run's stats.
-    """
-
-    def __call__(self, tiles: list[Tile]) -> ExtraInputs: ...
-
-    def summary(self) -> dict[str, Any]: ...
-
-
-# Builds the provider once the geometry is known (loads the Sentinel-2 series for the area).
-ExtrasFactory = Callable[["Plan", LoadedModel, Reporter], ExtrasProvider]
 
 
 def plan_run(
@@ -74,7 +64,7 @@ def plan_run(
     else:
         area = whole_grid(grid)
     if settings.window is not None:  # a region's block: this window, the mask's polygons kept
-        area = Area(Window(*settings.window), area.polygons)
+        area = Area(settings.window, area.polygons)
     work = grid.subgrid(area.window)
     if settings.output_resolution == "input":
         if grid.crs != src.crs:
@@ -87,16 +77,133 @@ def plan_run(
         output = work
     fixed = loaded.architecture.fixed_tile
     if fixed:
-        tile = settings.tile_size_px or card.tile_size_px
+        tile = card.tile_size_px if settings.tile_size_px is None else settings.tile_size_px
         if tile != card.tile_size_px:
             raise InvalidInput(
                 f"model {card.name} runs on {card.tile_size_px} px tiles only "
-                f"({loaded.architecture.title} is tied to that size)"
+                f"({loaded.architecture.title} is tied to that size)",
+                option="--tile-size",
+                model=card.name,
             )
     else:
-        tile = settings.tile_size_px or card.default_tile_px or DEFAULT_TILE_SIZE_PX
+        tile = settings.tile_size_px
+        if tile is None:  # the card's own (FLAIR-HUB, MiT-B5), else ours
+            tile = card.default_tile_px or DEFAULT_TILE_SIZE_PX
     margin = settings.margin_px
     if margin is None:  # the card's own margin (FLAIR-HUB: chosen by measurement), else ours
         margin = card.margin_px if card.margin_px is not None else DEFAULT_MARGIN_PX
     tiling = Tiling(work.height, work.width, tile, margin, fixed_size=fixed)
     return Plan(grid, area, work, output, tiling), chosen.same_as_source
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run ready to stream: its settings (the model resolved), the model, the bands that
+    feed it, the value scale, and the plan."""
+
+    settings: PredictSettings
+    loaded: LoadedModel
+    mapping: BandMapping
+    scale: float | None  # None: the values are used as they are
+    plan: Plan
+    same_grid: bool  # the processing grid is the source's own pixels (plain reads)
+
+
+def prepare_run(
+    settings: PredictSettings,
+    src,
+    reporter: Reporter,
+    *,
+    loaded: LoadedModel | None = None,
+    has_sentinel2: bool = False,
+) -> Prepared:
+    """The planning step of a run on the open raster `src`: `--model auto` resolved, the bands
+    checked against a known card before anything loads (a typo does not wait for a download),
+    the model loaded (unless `loaded` is given: a region worker's, or a region's checked one),
+    its channels matched to the raster's bands, the input scale and the plan."""
+    model = resolve_auto_model(  # `--model auto`: chosen from the bands, said with why
+        settings.model,
+        src,
+        settings.bands,
+        settings.elevation,
+        has_sentinel2,
+        reporter.log,
+        settings.allow_download,
+    )
+    settings = replace(settings, model=model)
+    early_card = known_card(
+        settings.model, card_path=settings.card_path, overrides=settings.overrides
+    )
+    if early_card is not None:
+        resolve_raster_bands(
+            src, early_card.channels, settings.bands, settings.elevation, early_card.name
+        )
+    if loaded is None:
+        loaded = load_model(
+            settings.model,
+            card_path=settings.card_path,
+            overrides=settings.overrides,
+            allow_download=settings.allow_download,
+            say=reporter.log,
+        )
+    card = loaded.card
+    bands, elevation = settings.bands, settings.elevation
+    mapping = resolve_raster_bands(src, card.channels, bands, elevation, card.name)
+    scale = value_scale_for(src, mapping.ortho_bands, settings.input_max)
+    plan, same = plan_run(settings, loaded, src, reporter)
+    reporter.log(
+        f"model {card.name} ({card.architecture}, {','.join(card.channels)}): {mapping.describe()}"
+    )
+    return Prepared(settings, loaded, mapping, scale, plan, same)
+
+
+def run_record(
+    ready: Prepared, choice: DeviceChoice, runtime: RuntimeChoice | None = None
+) -> dict[str, Any]:
+    """The `done` event's run record (`engine.protocol.run_record`): the model, the band of
+    each channel, the runtime and the tiling that actually ran, so the plugin reads what ran
+    from the event and never from the log's wording.
+
+    `runtime` is the runtime layer's answer (torch or OpenVINO, and why: engine.runtime); None
+    where no network was asked for yet (torch, from the device choice alone)."""
+    card, architecture, settings = ready.loaded.card, ready.loaded.architecture, ready.settings
+    mapping, tiling = ready.mapping, ready.plan.tiling
+    return protocol.run_record(
+        model={
+            "name": card.name,
+            "architecture": card.architecture,
+            "title": architecture.title,
+            "uses_sentinel2": architecture.uses_sentinel2,
+        },
+        channels=[
+            {
+                "channel": s.channel,
+                "path": str(mapping.elevation_path if s.external else settings.input),
+                "band": s.band,
+            }
+            for s in mapping.sources
+        ],
+        runtime={
+            "name": runtime.runtime if runtime else "torch",
+            "device": str(choice.device),
+            "precision": runtime.precision if runtime else choice.precision,
+            "why": f"{choice.reason}; {_precision_why(settings.precision, choice.is_cuda)}"
+            + (f"; {runtime.describe()}" if runtime else ""),
+            "asked": runtime.asked if runtime else None,
+            "check": runtime.check if runtime else None,
+        },
+        tiling={
+            "tile_size_px": tiling.tile_size_px,
+            "margin_px": tiling.margin_px,
+            "batch": settings.batch_size,
+        },
+    )
+
+
+def _precision_why(asked: str, cuda: bool) -> str:
+    """Why the run has its precision, for the run record."""
+    if asked != "auto":
+        return f"precision {asked} requested"
+    if cuda:
+        return "automatic precision: bf16 where the GPU supports it, else fp16"
+    return "automatic precision: fp32 on the CPU"

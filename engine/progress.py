@@ -2,14 +2,8 @@
 
 Library code receives a `Reporter` and calls `start`, `advance`, `log` and `check_cancelled`;
 it never prints. The CLI picks one implementation: a terminal bar, JSON lines for the QGIS
-plugin (one object per line on stdout), or silence. The JSON events are the plugin's protocol:
-
-    {"event": "start", "phase": "inference", "total": 120, "unit": "tiles", ...extra}
-    {"event": "progress", "phase": "inference", "done": 10, "total": 120, "fraction": 0.083,
-     "eta_s": 51.2, ...extra}
-    {"event": "log", "level": "INFO", "message": "..."}
-    {"event": "done", "outputs": {...}, "stats": {...}}
-    {"event": "error", "type": "InvalidInput", "message": "..."}
+plugin (one object per line on stdout), or silence. The JSON events are the plugin's protocol,
+described and built in `engine.protocol` (hello, start, progress, log, done, error).
 """
 
 from __future__ import annotations
@@ -21,6 +15,7 @@ import threading
 import time
 from typing import Any, TextIO
 
+from engine import __version__, protocol
 from engine.errors import Cancelled
 
 
@@ -53,11 +48,18 @@ class Reporter:
         eta = elapsed / fraction - elapsed if 0 < fraction < 1 else 0.0
         self._emit_progress(done, total, fraction, eta, extra)
 
-    def log(self, message: str, level: str = "INFO") -> None:
-        """A line for the user (device chosen, tile count, warnings)."""
+    def log(self, message: str, level: str = "INFO", **fields: Any) -> None:
+        """A line for the user (device chosen, tile count, warnings). `fields` carry its
+        particulars for programs (the option it names, ...), as an error's do."""
 
-    def finish(self, outputs: dict[str, Any], stats: dict[str, Any] | None = None) -> None:
-        """The run succeeded; `outputs` names the files written."""
+    def finish(
+        self,
+        outputs: dict[str, Any],
+        stats: dict[str, Any] | None = None,
+        run: dict[str, Any] | None = None,
+    ) -> None:
+        """The run succeeded; `outputs` names the files written, `run` is the run record
+        (`engine.protocol.run_record`: model, channels, runtime, tiling)."""
 
     def error(self, exc: BaseException) -> None:
         """The run failed with `exc` (already a one-line message)."""
@@ -87,7 +89,7 @@ class Reporter:
 
 
 class JsonLinesReporter(Reporter):
-    """One JSON object per line, the protocol the QGIS plugin reads."""
+    """One JSON object per line, the protocol the QGIS plugin reads (`engine.protocol`)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__()
@@ -100,32 +102,39 @@ class JsonLinesReporter(Reporter):
             self._stream.write(line + "\n")
             self._stream.flush()
 
+    def hello(self) -> None:
+        """The handshake: the first line says which protocol version the engine speaks."""
+        self._write(protocol.hello(__version__))
+
     def _emit_start(self, phase: str, total: int, unit: str, extra: dict[str, Any]) -> None:
-        self._write({"event": "start", "phase": phase, "total": total, "unit": unit, **extra})
+        self._write(protocol.start(phase, total, unit, **extra))
 
     def _emit_progress(
         self, done: int, total: int, fraction: float, eta_s: float, extra: dict[str, Any]
     ) -> None:
-        self._write(
-            {
-                "event": "progress",
-                "phase": self.phase,
-                "done": done,
-                "total": total,
-                "fraction": round(fraction, 5),
-                "eta_s": round(eta_s, 1),
-                **extra,
-            }
-        )
+        self._write(protocol.progress(self.phase, done, total, fraction, eta_s, **extra))
 
-    def log(self, message: str, level: str = "INFO") -> None:
-        self._write({"event": "log", "level": level, "message": message})
+    def log(self, message: str, level: str = "INFO", **fields: Any) -> None:
+        self._write(protocol.log(message, level, **fields))
 
-    def finish(self, outputs: dict[str, Any], stats: dict[str, Any] | None = None) -> None:
-        self._write({"event": "done", "outputs": outputs, "stats": stats or {}})
+    def finish(
+        self,
+        outputs: dict[str, Any],
+        stats: dict[str, Any] | None = None,
+        run: dict[str, Any] | None = None,
+    ) -> None:
+        self._write(protocol.done(outputs, stats, run))
 
     def error(self, exc: BaseException) -> None:
-        self._write({"event": "error", "type": type(exc).__name__, "message": str(exc)})
+        self._write(error_event(exc))
+
+
+def error_event(exc: BaseException) -> dict[str, Any]:
+    """The `error` event of `exc`: an EngineError's code and fields, "internal_error" for a
+    failure the engine did not foresee."""
+    code = getattr(exc, "code", "internal_error")
+    fields = getattr(exc, "fields", {})
+    return protocol.error(str(code), type(exc).__name__, str(exc), fields)
 
 
 class TerminalReporter(Reporter):
@@ -161,8 +170,8 @@ class TerminalReporter(Reporter):
             self._stream.write("\n")
         self._stream.flush()
 
-    def log(self, message: str, level: str = "INFO") -> None:
-        self._stream.write(f"{level.lower()}: {message}\n")
+    def log(self, message: str, level: str = "INFO", **fields: Any) -> None:
+        self._stream.write(f"{level.lower()}: {command_line_words(message, fields)}\n")
         self._stream.flush()
 
     def error(self, exc: BaseException) -> None:
@@ -176,14 +185,24 @@ class LoggingReporter(Reporter):
         super().__init__()
         self._logger = logger or logging.getLogger("engine")
 
-    def log(self, message: str, level: str = "INFO") -> None:
-        self._logger.log(getattr(logging, level.upper(), logging.INFO), message)
+    def log(self, message: str, level: str = "INFO", **fields: Any) -> None:
+        text = command_line_words(message, fields)
+        self._logger.log(getattr(logging, level.upper(), logging.INFO), text)
+
+
+def command_line_words(message: str, fields: dict[str, Any]) -> str:
+    """A log line as a command-line user reads it: the option it names appended (the JSON
+    event carries it as a field, so that the plugin can name its own field instead)."""
+    option = fields.get("option")
+    return f"{message} [{option}]" if option else message
 
 
 def make_reporter(kind: str) -> Reporter:
     """The reporter for a `--progress` value: `bar`, `json` or `none`."""
     if kind == "json":
-        return JsonLinesReporter()
+        reporter = JsonLinesReporter()
+        reporter.hello()
+        return reporter
     if kind == "bar":
         return TerminalReporter()
     if kind == "none":

@@ -9,16 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.classes import FLAIR_CLASSES, NODATA_CODE
+from engine.classes import FLAIR_CLASSES, N_CODES, NODATA_CODE
 from engine.failures import write_failure
+from engine.io.output_table import output
 
-STATS_SUFFIXES = (".json", ".csv")
+STATS_SUFFIXES = output("stats").suffixes  # .json, .csv
 
 
 def class_areas(counts: np.ndarray, pixel_area_m2: float) -> dict[str, Any]:
     """Area in m2, ha and percent of the mapped (non-nodata) area for each class, plus nodata."""
     counts = np.asarray(counts, dtype=np.int64)
-    mapped = int(counts[1:20].sum())
+    mapped = int(counts[1:N_CODES].sum())
     rows = []
     for c in FLAIR_CLASSES:
         n = int(counts[c.code])

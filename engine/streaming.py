@@ -17,7 +17,8 @@ from engine.inference import PredictionBatch, Predictor
 from engine.io.map_writer import MapWriter
 from engine.io.output_grid import OutputGridMapper
 from engine.io.tile_reader import TileData, TileReader
-from engine.planning import ExtrasProvider, Plan
+from engine.models.extras import ExtrasProvider
+from engine.planning import Plan
 from engine.progress import Reporter
 from engine.tiling import Tile
 

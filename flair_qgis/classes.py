@@ -1,45 +1,19 @@
 """The FLAIR nomenclature as the plugin shows it: 19 classes, codes 1 to 19, 0 = no data.
 
-Kept in step with `engine/classes.py` (a test compares them); the plugin cannot import the
-engine package because the engine lives in another Python environment.
+The table itself is the engine's (`engine/classes.py`, plain Python), loaded from the engine
+source the plugin ships (`flair_qgis.engine_shared`): one list of names and colours for the
+engine's map styles and the plugin's legends.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from .engine_shared import engine_module
 
-NODATA_CODE = 0
+_CLASSES = engine_module("classes")
 
-
-class FlairClass(NamedTuple):
-    """One class of the FLAIR nomenclature with its official colour."""
-
-    code: int
-    name: str
-    colour: str  # "#rrggbb"
-
-
-FLAIR_CLASSES: tuple[FlairClass, ...] = (
-    FlairClass(1, "building", "#db0e9a"),
-    FlairClass(2, "pervious surface", "#938e7b"),
-    FlairClass(3, "impervious surface", "#f80c00"),
-    FlairClass(4, "bare soil", "#a97101"),
-    FlairClass(5, "water", "#1553ae"),
-    FlairClass(6, "coniferous", "#194a26"),
-    FlairClass(7, "deciduous", "#46e483"),
-    FlairClass(8, "brushwood", "#f3a60d"),
-    FlairClass(9, "vineyard", "#660082"),
-    FlairClass(10, "herbaceous vegetation", "#55ff00"),
-    FlairClass(11, "agricultural land", "#fff30d"),
-    FlairClass(12, "plowed land", "#e4df7c"),
-    FlairClass(13, "swimming pool", "#3de6eb"),
-    FlairClass(14, "snow", "#ffffff"),
-    FlairClass(15, "clear cut", "#8ab3a0"),
-    FlairClass(16, "mixed", "#6b714f"),
-    FlairClass(17, "ligneous", "#c5dc42"),
-    FlairClass(18, "greenhouse", "#9999ff"),
-    FlairClass(19, "other", "#000000"),
-)
+NODATA_CODE: int = _CLASSES.NODATA_CODE
+FlairClass = _CLASSES.FlairClass
+FLAIR_CLASSES: tuple = _CLASSES.FLAIR_CLASSES
 
 
 def class_table_html() -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from .fields import option
+from .fields import CHANNEL_FIELDS, option
+
+CHANNELS = tuple(CHANNEL_FIELDS)  # R, G, B, NIR, E: FLAIR's order, as `--bands` names them
 
 SENTINEL2_SOURCES: tuple[tuple[str, str], ...] = (
     ("none", "None (U-Net models)"),
@@ -90,11 +92,10 @@ class PredictRequest:
     input_path: str
     output_path: str
     model: str
-    bands: Sequence[int]
+    bands: Mapping[str, int]  # channel -> band, only those the user set (R, G, B, NIR, E)
     card_path: str = ""
     elevation: str = ""  # "PATH" or "PATH:BAND"
-    extent: tuple[float, float, float, float] | None = None
-    extent_crs: str = ""
+    extent: tuple[float, float, float, float] | None = None  # in the input raster's CRS
     mask_path: str = ""
     device: str = "auto"
     backend: str = "auto"
@@ -109,8 +110,6 @@ class PredictRequest:
     year: int = 0
     acquisition_date: str = ""  # YYYY-MM-DD, '' = the raster's date tag
     strict: bool = False
-    download: bool = True
-    extra: Sequence[str] = field(default_factory=tuple)
 
     def arguments(self) -> list[str]:
         """The argument list after `python -m engine`; each option comes from the dialog's
@@ -131,15 +130,16 @@ class PredictRequest:
             "json",
             "--overwrite",
         ]
-        if self.bands:  # unset: the engine's own band rule decides, one rule for both
-            args += [option("BAND_RED"), ",".join(str(b) for b in self.bands)]
+        if self.bands:  # only the bands the user set: the engine's own rule completes them
+            named = ",".join(f"{c}={self.bands[c]}" for c in CHANNELS if self.bands.get(c))
+            args += [option("BAND_RED"), named]
         if self.card_path:
             args += [option("MODEL_CARD"), self.card_path]
         if self.elevation:
             args += [option("ELEVATION"), self.elevation]
         if self.extent is not None:
             bounds = ",".join(repr(float(v)) for v in self.extent)
-            args += [option("EXTENT"), f"{bounds},{self.extent_crs}" if self.extent_crs else bounds]
+            args += [option("EXTENT"), bounds]
         if self.mask_path:
             args += [option("MASK"), self.mask_path]
         if self.tile_size_px > 0:
@@ -163,19 +163,20 @@ class PredictRequest:
                 args += [option("ACQUISITION_DATE"), self.acquisition_date]
             if self.strict:
                 args.append(option("STRICT_SENTINEL2"))
-        if self.download:
-            args.append("--download")
-        return args + list(self.extra)
+        args.append("--download")  # the registry's weights, fetched on first use
+        return args
 
 
 def runtime_summary(done: dict) -> str:
-    """What ran the network, from the `done` event (its `runtime` record), for the log."""
-    runtime = (done.get("stats") or {}).get("runtime") or {}
-    if not runtime.get("runtime"):
+    """What ran the network, from the `done` event's run record (its `runtime`), for the log;
+    '' when the event has none."""
+    run = done.get("run") if isinstance(done.get("run"), dict) else {}
+    runtime = run.get("runtime") if isinstance(run.get("runtime"), dict) else {}
+    if not runtime.get("name"):
         return ""
     return (
-        f"Inference runtime: {runtime['runtime']} {runtime.get('precision', '')} "
-        f"({runtime.get('reason', '')})"
+        f"Inference runtime: {runtime['name']} {runtime.get('precision') or ''} "
+        f"({runtime.get('why') or ''})"
     )
 
 

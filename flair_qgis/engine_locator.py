@@ -13,13 +13,15 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from qgis.core import QgsApplication, QgsProcessingException
 
 from .settings import ENV_ENGINE_PYTHON, ENV_WEIGHTS_DIR, engine_python_setting, weights_dir
 
 REPAIR = "run Install or repair the FLAIR engine"
+# the progress text while the engine is found and checked (seconds on a session's first run)
+CHECKING_TEXT = "Checking the FLAIR engine\u2026"
 INSTALL_HINT = (
     "Run 'Install or repair the FLAIR engine' (flair:install_engine; Plugins > FLAIR menu or the "
     "Processing toolbox), or set the engine Python in Processing > Options > Providers > FLAIR "
@@ -252,8 +254,13 @@ def check_engine(location: EngineLocation, timeout_s: float = 120.0) -> EngineLo
     return checked
 
 
-def require_engine() -> EngineLocation:
-    """The engine's location, checked; raises with what to do when there is none."""
+def require_engine(feedback: Any = None) -> EngineLocation:
+    """The engine's location, checked; raises with what to do when there is none.
+
+    `feedback`: the run's, which says at once what the first seconds are spent on (the first
+    check of a session starts the engine's Python, several seconds)."""
+    if feedback is not None:
+        feedback.setProgressText(CHECKING_TEXT)
     location = locate_engine()
     if location is None:
         raise QgsProcessingException(f"The FLAIR engine is not installed. {INSTALL_HINT}")

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+REPORT_PAGE = "report.html"  # the page's name in the report folder, always written there
 PLOTS: tuple[tuple[str, str], ...] = (
     ("iou_per_class.png", "IoU per class"),
     ("confusion_matrix.png", "Confusion matrix"),
@@ -56,7 +57,9 @@ def _image(path: Path, title: str) -> str:
     )
 
 
-def report_html(report_dir: Path, title: str = "FLAIR land-cover evaluation") -> str:
+def report_html(
+    report_dir: Path, title: str = "FLAIR land-cover evaluation", saved: Path | None = None
+) -> str:
     """The page: headline figures, per-class metrics (primary nomenclature), plots."""
     metrics_path = report_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
@@ -92,12 +95,25 @@ def report_html(report_dir: Path, title: str = "FLAIR land-cover evaluation") ->
         "th{background:#eee} img{max-width:100%}</style></head><body>"
         f"<h2>{html.escape(title)}</h2><table>{headline}</table>"
         f"<h3>Per class</h3><table><tr>{header}</tr>{body}</table>{plots}"
-        f"<p>Report folder: {html.escape(str(report_dir))}</p></body></html>"
+        f"<p>Report folder: {html.escape(str(report_dir))}</p>{_kept(saved)}</body></html>"
     )
 
 
-def write_report_html(report_dir: Path, target: Path) -> Path:
-    """Write the page to `target` and return it."""
+def _kept(saved: Path | None) -> str:
+    """The link to the copy in the report folder, from a page that may be temporary."""
+    if saved is None:
+        return ""
+    return (
+        f'<p>This page is kept in the report folder: <a href="{html.escape(saved.as_uri())}">'
+        f"{html.escape(str(saved))}</a></p>"
+    )
+
+
+def write_report_html(report_dir: Path, target: Path, saved: Path | None = None) -> Path:
+    """Write the page to `target` and return it; `saved`: the report folder's copy, linked
+    from a page written elsewhere (the dialog's temporary HTML output)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(report_html(report_dir), encoding="utf-8")
+    target.write_text(
+        report_html(report_dir, saved=saved.resolve() if saved else None), encoding="utf-8"
+    )
     return target

@@ -1,15 +1,16 @@
 """One table: each dialog field of `flair:landcover`, its label, and the engine option it sets.
 
 The command line is built from it (`PredictRequest.arguments` looks its options up here), and
-engine messages are turned from command-line words into the dialog's words with it: "give them
-with --bands" becomes "set Band for near infrared (BAND_NIR)", because the user of the dialog
-never typed `--bands`.
+the engine's errors are said in the dialog's words with it: the engine's `error` event carries a
+code and fields (engine/protocol.py), and `error_words` looks them up here. A missing NIR band
+becomes "Set Band for near infrared (BAND_NIR)", because the user of the dialog never typed
+`--bands`. Nothing here parses the engine's prose.
 """
 
 from __future__ import annotations
 
-import re
-from typing import NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 
 class Field(NamedTuple):
@@ -75,10 +76,8 @@ CHANNEL_FIELDS: dict[str, str] = {
     "NIR": "BAND_NIR",
     "E": "BAND_ELEVATION",
 }
-WEIGHTS_ERRORS = ("WeightsNotAvailable", "DownloadError")
-_OPTION = re.compile(r"(?<![\w-])(--[a-z0-9][a-z0-9-]*)")
-_ONE = re.compile(r"(?<![\d.,])(1) (tile|block|step|band|date|file)s\b")
-_MISSING = re.compile(r"lacks ((?:(?:R|G|B|NIR|E) \([^)]*\)(?:, )?)+)")
+WEIGHTS_FOLDER = "the weights folder of Processing > Options > Providers > FLAIR"
+REPAIR = 'run the FLAIR provider\'s "Install or repair the FLAIR engine" algorithm'
 
 
 def label(name: str) -> str:
@@ -96,39 +95,127 @@ def option(name: str) -> str:
     return BY_NAME[name].option
 
 
-def _fields_for(flag: str, channels: tuple[str, ...]) -> str:
-    """The dialog's words for an engine option; for `--bands` the band fields of `channels`
-    when the message names the missing ones."""
+def option_words(flag: str, channels: Sequence[str] = ()) -> str:
+    """The dialog's words for an engine option (`flair:landcover`'s fields); for `--bands`
+    the band fields of `channels` when given. '' when the dialog has no such field."""
     if flag == "--bands":
-        names = [CHANNEL_FIELDS[c] for c in channels] or list(CHANNEL_FIELDS.values())
+        names = [CHANNEL_FIELDS[c] for c in channels if c in CHANNEL_FIELDS]
+        names = names or list(CHANNEL_FIELDS.values())
         return " / ".join(BY_NAME[n].shown for n in names)
     if flag == "--elevation":
         return BY_NAME["ELEVATION"].shown
     if flag == "--model":
         return f"{BY_NAME['MODEL'].shown} or {BY_NAME['MODEL_FILE'].shown}"
-    matches = [f for f in FIELDS if f.option == flag]
-    return " / ".join(f.shown for f in matches) if matches else flag
+    return " / ".join(f.shown for f in FIELDS if f.option == flag)
 
 
-def for_dialog(kind: str, message: str) -> str:
-    """An engine message with its command-line options replaced by the dialog's fields, and,
-    when the weights are missing, the fix the dialog offers."""
-    missing = _MISSING.search(message)
-    channels = tuple(part.split(" ")[0] for part in missing.group(1).split(", ")) if missing else ()
+Words = Callable[[str], str]  # engine option -> the dialog's words for it ('' if none)
 
-    def replace(match: re.Match) -> str:
-        flag = match.group(1)
-        return _fields_for(flag, channels) if any(f.option == flag for f in FIELDS) else flag
 
-    text = re.sub(r"\s*\(or add --download[^)]*\)", "", message)  # the plugin always adds it
-    text = re.sub(r"(--elevation) DSM\.tif(:BAND)?", r"\1", text)
-    text = _OPTION.sub(replace, text)
-    text = _ONE.sub(r"\1 \2", text)  # "1 tiles of 1280 px" -> "1 tile of 1280 px"
-    if kind in WEIGHTS_ERRORS:
-        text += (
-            f". Or, with the weights file (.pth or .safetensors) downloaded on another "
-            f"machine, pick it in "
-            f"{BY_NAME['MODEL_FILE'].shown}, or put it in the weights folder of "
-            "Processing > Options > Providers > FLAIR"
-        )
-    return text
+def words_of(table: Mapping[str, str] | None) -> Words:
+    """A `Words` lookup: a dialog's own option table, or `flair:landcover`'s fields."""
+    if table is None:
+        return option_words
+    return lambda flag: table.get(flag, "")
+
+
+def _size(size_bytes: object) -> str:
+    if not isinstance(size_bytes, int) or size_bytes <= 0:
+        return ""
+    return f"{size_bytes / 1e6:.0f} MB" if size_bytes >= 1e6 else f"{size_bytes / 1e3:.0f} kB"
+
+
+def _channel_list(channels: Sequence[str]) -> str:
+    return ", ".join(f"{c} ({CHANNEL_LABELS.get(c, c)})" for c in channels)
+
+
+CHANNEL_LABELS = {"R": "red", "G": "green", "B": "blue", "NIR": "near infrared", "E": "elevation"}
+
+
+def _missing_channels(fields: dict[str, Any], message: str, words: Words) -> list[str]:
+    missing = [str(c) for c in fields.get("channels") or ()]
+    needs = ",".join(str(c) for c in fields.get("needs") or ())
+    to_set = option_words("--bands", missing)
+    if "E" in missing:
+        to_set += f" or {BY_NAME['ELEVATION'].shown}"
+    model = fields.get("model") or "the chosen model"
+    first = f"Model {model} needs channels {needs}; " if needs else f"Model {model}: "
+    return [
+        f"{first}the input lacks {_channel_list(missing)}. Set {to_set}, or choose a model "
+        "with fewer channels (flair-inc-rgb-15cl needs only R, G, B)."
+    ]
+
+
+def _weights(problem: str) -> Callable[[dict[str, Any], str, Words], list[str]]:
+    """Weights not on this machine, or their download failed: the file, its size and where
+    to put it, from the fields (`WeightsNotAvailable`: model, file, size_bytes, url,
+    folders); the engine's message (with its command lines) goes to the log's details."""
+
+    def render(fields: dict[str, Any], message: str, words: Words) -> list[str]:
+        model = f"model {fields['model']}" if fields.get("model") else "the chosen model"
+        file = str(fields.get("file") or "")
+        size = _size(fields.get("size_bytes"))
+        what = f"{file} ({size})" if file and size else file or "the weights file"
+        folders = [str(f) for f in fields.get("folders") or ()]
+        where = f"{WEIGHTS_FOLDER} ({folders[0]})" if folders else WEIGHTS_FOLDER
+        lines = [
+            f"The weights of {model} {problem}: {what}. Download it on a machine with Internet "
+            f"access and pick it in {BY_NAME['MODEL_FILE'].shown}, or put it in {where}."
+        ]
+        if fields.get("url"):
+            lines.append(f"Download address: {fields['url']}")
+        return lines
+
+    return render
+
+
+def _protocol(fields: dict[str, Any], message: str, words: Words) -> list[str]:
+    return [message]
+
+
+def _with_option(fields: dict[str, Any], message: str, words: Words) -> list[str]:
+    """Any other code: an error about one option is said with the dialog's field."""
+    flag = str(fields.get("option") or "")
+    shown = words(flag) if flag else ""
+    if "channel" in fields and flag == "--bands":
+        shown = option_words("--bands", [str(fields["channel"])])
+    if shown and "expected" in fields:
+        value = fields.get("value")
+        given = f"{value} is not accepted" if value not in (None, "") else "not accepted"
+        return [f"{shown}: {given}; give {fields['expected']}."]
+    if shown and flag in message:  # the one option the fields name, in the dialog's words
+        return [message.replace(flag, shown)]
+    if shown:
+        return [f"{shown}: {message}"]
+    return [message]
+
+
+# error code -> the lines the dialog shows (at most MAX_LINES); codes not here: _with_option
+ERROR_WORDS: dict[str, Callable[[dict[str, Any], str, Words], list[str]]] = {
+    "missing_channels": _missing_channels,
+    "weights_missing": _weights("are not on this machine and could not be downloaded"),
+    "download_failed": _weights("could not be downloaded"),
+    "protocol": _protocol,
+}
+MAX_LINES = 3
+
+
+def error_words(event: Mapping[str, Any], words: Words = option_words) -> str:
+    """The dialog's message for an engine `error` event, from its code and fields (never from
+    parsing its message): at most MAX_LINES lines, the first saying what is wrong and what
+    to do."""
+    code = str(event.get("code") or "")
+    fields = event.get("fields") if isinstance(event.get("fields"), dict) else {}
+    message = str(event.get("message") or "").strip() or "unknown engine error"
+    render = ERROR_WORDS.get(code, _with_option)
+    return "\n".join(render(dict(fields), message, words)[:MAX_LINES])
+
+
+def log_words(event: Mapping[str, Any], words: Words = option_words) -> str:
+    """A `log` event's line for the dialog: the engine words it without options; the field the
+    line is about, when it names one, is added in the dialog's words."""
+    message = str(event.get("message") or "")
+    fields = event.get("fields") if isinstance(event.get("fields"), dict) else {}
+    flag = str(fields.get("option") or "")
+    shown = words(flag) if flag else ""
+    return f"{message} [{shown}]" if shown else message

@@ -41,8 +41,8 @@ def register_settings() -> bool:
         setting(
             GROUP,
             SETTING_WEIGHTS_DIR,
-            "Folder of downloaded model weights (.pth, official file names; the variable "
-            "FLAIR_WEIGHTS_DIR wins)",
+            "Folder of downloaded model weights: model checkpoints (.pth/.ckpt/.safetensors) "
+            "under their official file names (the variable FLAIR_WEIGHTS_DIR wins)",
             "",
             valuetype=setting.FOLDER,
         ),

@@ -1,18 +1,26 @@
-"""The FLAIR legend on a QGIS raster layer: paletted renderer, 19 classes, no data transparent."""
+"""The FLAIR legend on a run's layers: the map's paletted renderer (19 classes, no data
+transparent), the confidence ramp (0-100 %), the polygons' categories on `code`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from qgis.core import (
+    QgsCategorizedSymbolRenderer,
     QgsColorRampShader,
+    QgsLayerTreeLayer,
+    QgsMapLayer,
     QgsPalettedRasterRenderer,
     QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProject,
     QgsRasterLayer,
     QgsRasterShader,
+    QgsRendererCategory,
     QgsSingleBandPseudoColorRenderer,
+    QgsSymbol,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor
 
@@ -56,6 +64,23 @@ def ensure_style_file(raster_path: str | Path) -> Path:
     return qml
 
 
+def polygons_renderer(layer: QgsVectorLayer) -> QgsCategorizedSymbolRenderer:
+    """Categories on the polygons' `code` field, one per FLAIR class: the map's colours, the
+    class names as labels (the legend reads like the map's)."""
+    categories = []
+    for c in FLAIR_CLASSES:
+        symbol = QgsSymbol.defaultSymbol(layer.geometryType())
+        symbol.setColor(QColor(c.colour))
+        categories.append(QgsRendererCategory(c.code, symbol, c.name))
+    return QgsCategorizedSymbolRenderer("code", categories)
+
+
+def apply_polygons_style(layer: QgsVectorLayer) -> None:
+    """Style land-cover polygons with the FLAIR palette."""
+    layer.setRenderer(polygons_renderer(layer))
+    layer.triggerRepaint()
+
+
 def confidence_renderer(layer: QgsRasterLayer) -> QgsSingleBandPseudoColorRenderer:
     """A colour ramp over the engine's 0-100 % confidence, its legend 0 % to 100 %."""
     items = [
@@ -92,57 +117,110 @@ def ensure_confidence_style(raster_path: str | Path) -> Path:
     return qml
 
 
+# what a result layer is: the map, or a companion that joins the map's group
+MAP, CONFIDENCE, POLYGONS = "map", "confidence", "polygons"
+
+
+def _same_file(source: str, path: str) -> bool:
+    return bool(path) and Path(source.split("|", 1)[0]).resolve() == Path(path).resolve()
+
+
+def gather_with_map(project: QgsProject, map_path: str, companions: list[str]) -> None:
+    """Move the companions' layers (confidence, polygons) into the layer-tree group of the
+    run's map, just below it, wherever Processing put them. Safe to call again: each result
+    layer's post-processor calls it, since the order they load in is not the dialog's."""
+    root = project.layerTreeRoot()
+    nodes = root.findLayers()
+    found = [n for n in nodes if n.layer() is not None and _same_file(n.layer().source(), map_path)]
+    if not found:
+        return
+    anchor = found[-1]
+    group = anchor.parent()
+    for path in companions:
+        for node in [n for n in root.findLayers() if n.layer() is not None]:
+            if node is anchor or not _same_file(node.layer().source(), path):
+                continue
+            if node.parent() is group:
+                continue
+            layer = node.layer()
+            index = group.children().index(anchor) + 1
+            group.insertChildNode(index, QgsLayerTreeLayer(layer))
+            node.parent().removeChildNode(node)
+
+
 class FlairStylePostProcessor(QgsProcessingLayerPostProcessorInterface):
-    """Applies the FLAIR legend (or the confidence ramp) when Processing loads a result."""
+    """Applies the FLAIR legend (the map's palette, the confidence ramp, the polygons'
+    categories) when Processing loads a result, and keeps a run's layers in one group."""
 
     _instances: list[FlairStylePostProcessor] = []
 
-    def __init__(self, confidence: bool = False) -> None:
+    def __init__(
+        self, kind: str = MAP, map_path: str = "", companions: tuple[str, ...] = ()
+    ) -> None:
         super().__init__()
-        self.confidence = confidence
+        self.kind = kind
+        self.map_path = map_path
+        self.companions = list(companions)
 
-    def postProcessLayer(
+    def postProcessLayer(  # noqa: N802
         self,
-        layer,
-        context: QgsProcessingContext,  # noqa: N802
+        layer: QgsMapLayer,
+        context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> None:
-        if not isinstance(layer, QgsRasterLayer):
-            return
-        if self.confidence:
+        if self.kind == POLYGONS and isinstance(layer, QgsVectorLayer):
+            apply_polygons_style(layer)
+        elif self.kind == CONFIDENCE and isinstance(layer, QgsRasterLayer):
             apply_confidence_style(layer)
-        else:
+        elif self.kind == MAP and isinstance(layer, QgsRasterLayer):
             apply_flair_style(layer)
+        if self.map_path and context.project() is not None:
+            gather_with_map(context.project(), self.map_path, self.companions)
 
     @classmethod
-    def create(cls, confidence: bool = False) -> FlairStylePostProcessor:
+    def create(
+        cls, kind: str = MAP, map_path: str = "", companions: tuple[str, ...] = ()
+    ) -> FlairStylePostProcessor:
         """A post-processor kept alive for the session (Processing holds only a raw pointer)."""
-        instance = cls(confidence)
+        instance = cls(kind, map_path, companions)
         cls._instances.append(instance)
         return instance
 
 
-def name_results(context: QgsProcessingContext, output: str, confidence: str, name: str) -> None:
+def name_results(
+    context: QgsProcessingContext,
+    output: str,
+    confidence: str,
+    name: str,
+    polygons: str = "",
+) -> None:
     """Name and style the layers Processing loads when the run ends: "<input> - <model>" with
-    the FLAIR legend, and its confidence with the percentage ramp."""
-    for path, is_confidence in ((output, False), (confidence, True)):
-        if not path:
+    the FLAIR legend, "... - confidence" with the percentage ramp and "... - polygons" with
+    the FLAIR categories, the companions in the map's group."""
+    companions = tuple(p for p in (confidence, polygons) if p)
+    if confidence:
+        ensure_confidence_style(confidence)
+    for path, kind, suffix in (
+        (output, MAP, ""),
+        (confidence, CONFIDENCE, " - confidence"),
+        (polygons, POLYGONS, " - polygons"),
+    ):
+        if not path or not context.willLoadLayerOnCompletion(path):
             continue
-        if is_confidence:
-            ensure_confidence_style(path)
-        if context.willLoadLayerOnCompletion(path):
-            details = context.layerToLoadOnCompletionDetails(path)
-            details.name = f"{name} - confidence" if is_confidence else name
-            details.forceName = True
-            details.setPostProcessor(FlairStylePostProcessor.create(is_confidence))
+        details = context.layerToLoadOnCompletionDetails(path)
+        details.name = name + suffix
+        details.forceName = True
+        details.setPostProcessor(FlairStylePostProcessor.create(kind, output, companions))
 
 
 __all__ = [
     "FlairStylePostProcessor",
     "apply_confidence_style",
     "apply_flair_style",
+    "apply_polygons_style",
     "ensure_confidence_style",
     "ensure_style_file",
     "flair_palette",
     "name_results",
+    "polygons_renderer",
 ]

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.classes import CODES, NODATA_CODE
-
-N_CODES = max(CODES) + 1  # 20: index = FLAIR code, 0 unused
+from engine.classes import CODES, N_CODES, NODATA_CODE
 
 
 @dataclass

@@ -41,7 +41,7 @@ def run_dataset(settings: DatasetEvaluation, reporter: Reporter) -> dict[str, An
     if settings.sentinel2:
         if not loaded.architecture.uses_sentinel2:
             raise InvalidInput(f"model {card.name} uses no Sentinel-2; drop --sentinel2")
-        from engine.utt.flair_patches import flair_sentinel2_extras
+        from engine.models.utt.flair_patches import flair_sentinel2_extras
 
         extras = flair_sentinel2_extras(
             settings.sentinel2, card, loaded.uses_metadata, reporter.log

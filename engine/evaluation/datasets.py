@@ -146,7 +146,9 @@ def discover_patches(
     say = say or LoggingReporter().log
     root = Path(root)
     if not root.is_dir():
-        raise InputNotFound(f"dataset folder {root} does not exist or is not a folder")
+        raise InputNotFound(
+            f"dataset folder {root} does not exist or is not a folder", path=str(root)
+        )
     images: dict[str, Path] = {}
     labels: dict[str, Path] = {}
     for path in sorted(root.rglob("*")):

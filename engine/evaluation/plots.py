@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,43 +89,45 @@ def plot_confusion(metrics: Metrics, path: Path, title: str = "") -> Path:
 
 def plot_iou_bars(metrics: Metrics, path: Path, title: str = "") -> Path:
     """Per-class IoU bars in the FLAIR palette; undefined IoU marked "n/a"."""
+    fig = iou_bars_figure(metrics, title)
+    try:
+        fig.savefig(path, dpi=DPI)
+    finally:
+        _pyplot().close(fig)
+    logger.debug("wrote %s", path)
+    return path
+
+
+def iou_bars_figure(metrics: Metrics, title: str = "") -> Any:
+    """The figure of `plot_iou_bars`, in percent as every score is shown (axis 0 to 100, bar
+    labels, mIoU line and its label); the caller closes it."""
     plt = _pyplot()
     groups = metrics.nomenclature.groups
     ious = [c.iou for c in metrics.classes]
     fig, ax = plt.subplots(figsize=IOU_FIGSIZE_IN, dpi=DPI)
     try:
         x = np.arange(len(groups))
-        heights = [0.0 if math.isnan(v) else v for v in ious]
+        # in percent, as every score is shown: the axis, the bar labels and the mIoU line agree
+        heights = [0.0 if math.isnan(v) else 100 * v for v in ious]
         ax.bar(x, heights, color=[g.colour for g in groups], edgecolor="#333333", linewidth=0.6)
-        for xi, value, group in zip(x, ious, groups, strict=True):
+        for xi, value, group, height in zip(x, ious, groups, heights, strict=True):
             label = "n/a" if math.isnan(value) else f"{100 * value:.1f}"
             if not group.in_mean:
                 label += "*"
-            ax.text(
-                xi,
-                (0 if math.isnan(value) else value) + 0.01,
-                label,
-                ha="center",
-                va="bottom",
-                fontsize=7,
-            )
+            ax.text(xi, height + 1, label, ha="center", va="bottom", fontsize=7)
         if not math.isnan(metrics.miou):
-            ax.axhline(metrics.miou, color="#444444", linestyle="--", linewidth=1)
-            ax.text(
-                len(groups) - 0.5,
-                metrics.miou + 0.01,
-                f"mIoU {100 * metrics.miou:.2f}",
-                ha="right",
-                va="bottom",
-                fontsize=8,
-            )
+            miou = 100 * metrics.miou
+            ax.axhline(miou, color="#444444", linestyle="--", linewidth=1)
+            # named above the axes, right of the title: never clipped, never over a bar or
+            # its label, wherever the line falls (0 to 100 %)
+            ax.set_title(f"mIoU {miou:.2f} % (dashed line)", loc="right", fontsize=8)
         ax.set_xticks(x, [g.name for g in groups], rotation=60, ha="right", fontsize=8)
-        ax.set_ylim(0, 1.08)
-        ax.set_ylabel("IoU")
+        ax.set_ylim(0, 110)
+        ax.set_yticks(range(0, 101, 20))
+        ax.set_ylabel("IoU (%)")
         ax.set_title(title or f"Per-class IoU ({metrics.nomenclature.name}; * = not in mIoU)")
         fig.subplots_adjust(left=0.07, bottom=0.3, right=0.98, top=0.92)
-        fig.savefig(path, dpi=DPI)
-    finally:
+    except BaseException:
         plt.close(fig)
-    logger.debug("wrote %s", path)
-    return path
+        raise
+    return fig

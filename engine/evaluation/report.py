@@ -213,7 +213,7 @@ def headline(m: Metrics) -> str:
     """One line: nomenclature, mIoU, OA and mean F1 in percent."""
 
     def pct(v: float) -> str:
-        return "n/a" if math.isnan(v) else f"{100 * v:.2f}"
+        return "n/a" if math.isnan(v) else f"{100 * v:.2f} %"
 
     return (
         f"{m.nomenclature.name}: mIoU {pct(m.miou)}, OA {pct(m.overall_accuracy)}, "

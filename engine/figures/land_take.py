@@ -79,7 +79,7 @@ def groups_from_json(path: Path) -> Groups:
     path = Path(path)
     name = file_name(path)
     if not path.is_file():
-        raise InputNotFound(f"groups file {path} does not exist")
+        raise InputNotFound(f"groups file {path} does not exist", path=str(path))
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

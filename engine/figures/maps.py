@@ -57,7 +57,7 @@ def open_flair_map(path: Path, role: str = "map") -> FlairMap:
     """
     path = Path(path)
     if not path.exists():
-        raise InputNotFound(f"{role} {path} does not exist")
+        raise InputNotFound(f"{role} {path} does not exist", path=str(path))
     try:
         with rasterio.open(path) as src:
             found = _nomenclature_problem(src)

@@ -42,7 +42,7 @@ def read_zones(path: Path, layer: str | None = None) -> geopandas.GeoDataFrame:
 
     name = file_name(path)
     if not is_gdal_path(path) and not Path(path).exists():
-        raise InputNotFound(f"zones {path} does not exist")
+        raise InputNotFound(f"zones {path} does not exist", path=str(path))
     source = os.fspath(path)
     try:
         layers = [str(row[0]) for row in pyogrio.list_layers(source)]
@@ -52,10 +52,13 @@ def read_zones(path: Path, layer: str | None = None) -> geopandas.GeoDataFrame:
         ) from None
     if layer is None and len(layers) > 1:
         raise InvalidInput(
-            f"zones {name} has {len(layers)} layers ({_listed(layers)}); choose one with --layer"
+            f"zones {name} has {len(layers)} layers ({_listed(layers)}); choose one with --layer",
+            option="--layer",
         )
     if layer is not None and layer not in layers:
-        raise InvalidInput(f"zones {name} has no layer {layer!r}; its layers: {_listed(layers)}")
+        raise InvalidInput(
+            f"zones {name} has no layer {layer!r}; its layers: {_listed(layers)}", option="--layer"
+        )
     if not layers:
         raise InvalidInput(f"zones {name} holds no layer; give a file of polygons")
     chosen = layer if layer is not None else layers[0]
@@ -93,7 +96,9 @@ def check_field(zones: geopandas.GeoDataFrame, field: str, label: str = "the zon
     """Refuse a `field` that is not an attribute of `zones`, listing those it has."""
     fields = [str(c) for c in zones.columns if c != zones.geometry.name]
     if field not in fields:
-        raise InvalidInput(f"{label} have no field {field!r}; their fields: {_listed(fields)}")
+        raise InvalidInput(
+            f"{label} have no field {field!r}; their fields: {_listed(fields)}", option="--field"
+        )
 
 
 def zone_names(zones: geopandas.GeoDataFrame, field: str | None) -> tuple[Any, ...]:

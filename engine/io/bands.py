@@ -1,8 +1,10 @@
 """Which raster band feeds which model channel.
 
-Accepts the loose forms of the command line (`--bands 1,2,3,4`, `--elevation DSM.tif:2`) once,
-fills defaults from band count and colour interpretation, and refuses a mapping that lacks
-channels the model needs with a message that names them.
+Accepts the loose forms of the command line (`--bands 1,2,3,4`, `--bands NIR=4`,
+`--elevation DSM.tif:2`) once, completes the channels not given by the one band rule (band
+descriptions, colour interpretation, then order: `channel_bands_with_basis`), and refuses a
+mapping that lacks channels the model needs with a message that names them. The plugin sends
+only the bands its user set and leaves the rest to this rule.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, NamedTuple
 
 from rasterio.enums import ColorInterp
 
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, MissingChannels
 from engine.failures import file_name, is_gdal_path, user_path
 
 # The model channels every FLAIR model draws from, in FLAIR's RGBIE order: the one home of this
@@ -38,9 +40,13 @@ def parse_bands(spec: str) -> tuple[int, ...]:
     try:
         numbers = tuple(int(b) for b in spec.split(",") if b.strip())
     except ValueError:
-        raise InvalidInput(f"--bands {spec!r} must be band numbers like 1,2,3,4") from None
+        raise InvalidInput(
+            f"--bands {spec!r} must be band numbers like 1,2,3,4", option="--bands", value=spec
+        ) from None
     if not numbers:
-        raise InvalidInput(f"--bands {spec!r} must be band numbers like 1,2,3,4")
+        raise InvalidInput(
+            f"--bands {spec!r} must be band numbers like 1,2,3,4", option="--bands", value=spec
+        )
     return numbers
 
 
@@ -52,11 +58,15 @@ def _parse_named_bands(spec: str) -> tuple[int, ...]:
         if channel not in CHANNEL_ORDER or not band.strip().isdigit() or channel in named:
             raise InvalidInput(
                 f"--bands {spec!r}: give CHANNEL=BAND pairs with channels among "
-                f"{','.join(CHANNEL_ORDER)}, each once, like NIR=1,R=2,G=3"
+                f"{','.join(CHANNEL_ORDER)}, each once, like NIR=1,R=2,G=3",
+                option="--bands",
+                value=spec,
             )
         named[channel] = int(band)
     if 0 in named.values():
-        raise InvalidInput(f"--bands {spec!r}: band numbers start at 1")
+        raise InvalidInput(
+            f"--bands {spec!r}: band numbers start at 1", option="--bands", value=spec
+        )
     last = max(CHANNEL_ORDER.index(c) for c in named)
     return tuple(named.get(c, 0) for c in CHANNEL_ORDER[: last + 1])
 
@@ -130,17 +140,24 @@ def default_channel_bands(
 
 
 def channel_bands_with_basis(
-    colorinterp: tuple[ColorInterp, ...], descriptions: tuple[str | None, ...] = ()
+    colorinterp: tuple[ColorInterp, ...],
+    descriptions: tuple[str | None, ...] = (),
+    given: dict[str, int] | None = None,
 ) -> tuple[dict[str, int], str]:
-    """`default_channel_bands` plus how it decided, for messages ("band descriptions", ...)."""
+    """`default_channel_bands` plus how it decided, for messages ("band descriptions", ...).
+
+    `given`: channels the user mapped (a partial `--bands NIR=4`); they are kept, their bands
+    are taken by no other channel, and the rule completes the rest."""
     usable = [i + 1 for i, ci in enumerate(colorinterp) if ci != ColorInterp.alpha]
-    mapping: dict[str, int] = {}
-    bases: list[str] = []
+    mapping: dict[str, int] = dict(given or {})
+    bases: list[str] = ["your choice"] if mapping else []
+    named = len(mapping)
     for i, text in enumerate(descriptions):
         channel = _channel_of_description(text)
-        if channel and channel not in mapping and i + 1 in usable:
+        taken = i + 1 in mapping.values()
+        if channel and channel not in mapping and i + 1 in usable and not taken:
             mapping[channel] = i + 1
-    if mapping:
+    if len(mapping) > named:
         bases.append("band descriptions")
     named = len(mapping)
     for i, ci in enumerate(colorinterp):
@@ -198,8 +215,9 @@ def resolve_bands(
 ) -> BandMapping:
     """Map each of the model's `channels` to a band, or say exactly which ones are missing.
 
-    `numbers` are the user's `--bands`, in FLAIR's R, G, B, NIR, E order (0: not given); None:
-    the default rule (band descriptions, colour interpretation, then position)."""
+    `numbers` are the user's `--bands`, in FLAIR's R, G, B, NIR, E order (0: not given); the
+    channels they do not give are completed by the default rule (band descriptions, colour
+    interpretation, then position), as when there are none."""
     if numbers:
         bands_option = ",".join(str(n) for n in numbers)
         external_e = elevation is not None and "E" in channels
@@ -213,15 +231,25 @@ def resolve_bands(
             raise InvalidInput(
                 f"--bands {bands_option!r} gives {len(numbers)} band numbers but model "
                 f"{model_name} takes {room} from the orthophoto{also}: give {room}, "
-                f"one for each of {names}"
+                f"one for each of {names}",
+                option="--bands",
+                model=model_name,
+                needs=list(channels),
             )
         given = {c: n for c, n in zip(CHANNEL_ORDER, numbers, strict=False) if n != 0}
         for channel, band in given.items():
             if not 1 <= band <= band_count:
                 raise InvalidInput(
                     f"--bands: band {band} for {CHANNEL_LABELS[channel]} is out of range; "
-                    f"the raster has {band_count} band(s)"
+                    f"the raster has {band_count} band(s)",
+                    option="--bands",
+                    channel=channel,
+                    band=band,
+                    band_count=band_count,
+                    value=band,
+                    expected=f"a band from 1 to {band_count}",
                 )
+        given = channel_bands_with_basis(colorinterp, descriptions, given)[0]
     else:
         given = default_channel_bands(colorinterp, descriptions)
     sources = []
@@ -237,9 +265,14 @@ def resolve_bands(
         names = ", ".join(f"{c} ({CHANNEL_LABELS[c]})" for c in missing)
         has = ", ".join(f"{c}=band {b}" for c, b in given.items()) or "none"
         hint = "give them with --bands" + (" or --elevation DSM.tif" if "E" in missing else "")
-        raise InvalidInput(
+        raise MissingChannels(
             f"model {model_name} needs channels {','.join(channels)}; the input lacks {names} "
             f"(usable bands: {has}); {hint}, or choose a model with fewer channels "
-            "(flair-inc-rgb-15cl needs only R,G,B)"
+            "(flair-inc-rgb-15cl needs only R,G,B)",
+            option="--bands",
+            channels=missing,
+            model=model_name,
+            needs=list(channels),
+            usable=dict(given),
         )
     return BandMapping(tuple(sources), elevation[0] if elevation else None)

@@ -296,3 +296,46 @@ def published_folder(path: Path, *, overwrite: bool = False) -> Iterator[Path]:
             raise
     finally:
         lock.release()
+
+
+_WORKING_NAME = re.compile(r"^\.(?P<name>.+?)\.(?:partial-\d+.*|lock)$")
+
+
+def sweep(destination: Path) -> list[Path]:
+    """Remove what a killed run left for `destination` and its sidecars (same stem: the `.qml`
+    beside a map): hidden temporaries and lock files no live run holds. Returns the working
+    files still there (a live run's, or ones the system refused to remove). `destination`
+    itself is never touched: whether it is a finished output is the caller's to judge.
+
+    The plugin calls this (`flair-landcover cleanup`) after it had to kill a run, so that only
+    the engine knows how its working files are named.
+    """
+    destination = Path(destination).absolute()
+    folder = destination.parent
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    targets = set()
+    for name in names:
+        found = _WORKING_NAME.match(name)
+        if found and Path(found["name"]).stem == destination.stem:
+            targets.add(folder / found["name"])
+    for target in sorted(targets):
+        try:
+            lock = _Lock.take(target)
+        except OutputError:  # a live run writes it: its files are its own
+            continue
+        try:
+            for leftover in _partials(target):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    _remove_with_sidecars(leftover)
+        finally:
+            lock.release()
+    return sorted(
+        folder / n
+        for n in os.listdir(folder)
+        if (found := _WORKING_NAME.match(n)) and Path(found["name"]).stem == destination.stem
+    )

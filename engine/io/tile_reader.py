@@ -42,7 +42,7 @@ def open_raster(path: Path | str) -> rasterio.io.DatasetReader:
     GDAL paths (`/vsizip//abs/x.zip/a.tif`, `https://...`) are passed on unchanged.
     """
     if not is_gdal_path(path) and not Path(path).exists():
-        raise InputNotFound(f"input raster {path} does not exist")
+        raise InputNotFound(f"input raster {path} does not exist", path=str(path))
     try:
         return rasterio.open(os.fspath(path))
     except rasterio.errors.RasterioIOError as exc:

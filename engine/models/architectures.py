@@ -2,8 +2,12 @@
 
 The loader, the pipeline, the predictor and evaluation ask this table (by the card's
 `architecture` or by a checkpoint's key layout); none of them tests for a family by name. A new
-family (FLAIR-HUB UPerNet, other smp decoders) is one more `Architecture` entry, and the
-contract test in tests/engine/test_architectures.py runs every entry.
+family (FLAIR-HUB UPerNet, other smp decoders) is one `Family` in `engine.models.families` (its
+name, titles and facts, in plain Python for the card and the plugin) plus one `Architecture`
+entry here (its behaviour), and the contract test in tests/engine/test_architectures.py runs
+every entry. A family that takes inputs besides the aerial tile names their supplier in
+`EXTRA_INPUTS` (U-T&T: the Sentinel-2 series, `engine.models.utt.predict_inputs`), so runs
+reach it through the table and never import it.
 """
 
 from __future__ import annotations
@@ -18,46 +22,76 @@ import torch
 
 from engine.errors import ModelError
 from engine.models.card import ModelCard
+from engine.models.checkpoint_cards import apply_overrides, smp_card_from_tensors
+from engine.models.extras import ExtraInputs, ExtrasFactory, ExtrasSupplier
+from engine.models.families import FAMILIES, SENTINEL2, Family
+from engine.sentinel2.settings import Sentinel2Options
+
+__all__ = [  # ExtraInputs: the forward's argument, re-exported for the callers of `forward`
+    "ARCHITECTURES",
+    "EXTRA_INPUTS",
+    "Architecture",
+    "ExtraInputs",
+    "architecture_of",
+    "detect_architecture",
+]
 
 
-@dataclass(frozen=True)
-class ExtraInputs:
-    """Inputs besides the aerial tile, batch first (U-T&T: the Sentinel-2 series).
+def _sentinel2_inputs(options: Sentinel2Options, input_path: Path | str) -> ExtrasFactory:
+    from engine.models.utt.predict_inputs import sentinel2_extras
 
-    `s2` (B, T, C, H, W) reflectances, `dates` (B, T) day offsets, `metadata` (B, M) the
-    encoded acquisition; None for the aerial branch alone.
-    """
+    return sentinel2_extras(options, input_path)
 
-    s2: np.ndarray | None = None
-    dates: np.ndarray | None = None
-    metadata: np.ndarray | None = None
+
+# the suppliers of extra inputs, by the kind a family names (`Family.extra_inputs`)
+EXTRA_INPUTS: dict[str, ExtrasSupplier] = {SENTINEL2: _sentinel2_inputs}
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """What differs between families.
+    """What differs between families: the family's facts and its behaviour.
 
     Attributes:
-        name: the card's `architecture` value.
-        title: for messages ("a U-Net", "a U-T&T network").
+        family: the plain facts (name, titles, fixed tile, extra inputs), `engine.models.families`.
         holds: does a state dict's key layout belong to this family?
         build: card + state dict -> eval-mode network, strictly loaded.
         card_from_tensors: the card of a checkpoint given without one (tensors + options).
         num_logits: the network's output logits.
-        fixed_tile: True when the network runs on the card's tile size only.
-        uses_sentinel2: whether runs need a Sentinel-2 source (extra inputs).
         forward: network + normalised tiles + extra inputs -> the map's logits (B, K, H, W).
     """
 
-    name: str
-    title: str
+    family: Family
     holds: Callable[[Iterable[str]], bool]
     build: Callable[[ModelCard, Mapping[str, torch.Tensor]], torch.nn.Module]
     card_from_tensors: Callable[[Path, Mapping[str, torch.Tensor], Any], ModelCard]
     num_logits: Callable[[torch.nn.Module], int]
-    fixed_tile: bool
-    uses_sentinel2: bool
     forward: Callable[[torch.nn.Module, torch.Tensor, ExtraInputs | None], torch.Tensor]
+
+    @property
+    def name(self) -> str:
+        """The card's `architecture` value."""
+        return self.family.name
+
+    @property
+    def title(self) -> str:
+        """For messages ("a U-Net", "a U-T&T network")."""
+        return self.family.title
+
+    @property
+    def fixed_tile(self) -> bool:
+        """True when the network runs on the card's tile size only."""
+        return self.family.fixed_tile
+
+    @property
+    def uses_sentinel2(self) -> bool:
+        """Whether runs need a Sentinel-2 source (extra inputs)."""
+        return self.family.uses_sentinel2
+
+    @property
+    def extra_inputs(self) -> ExtrasSupplier | None:
+        """The supplier of this family's extra inputs, None when the tile is all it takes."""
+        kind = self.family.extra_inputs
+        return None if kind is None else EXTRA_INPUTS[kind]
 
     def uses_metadata(self, network: torch.nn.Module) -> bool:
         """Whether this network also takes the acquisition metadata vector."""
@@ -71,7 +105,7 @@ def _single_output(network: torch.nn.Module, x: torch.Tensor, extras: ExtraInput
     return network(x)
 
 
-def _smp(decoder: str, title: str) -> Architecture:
+def _smp(decoder: str) -> Architecture:
     """An smp decoder on a ResNet-34 or MiT-B5 encoder (engine.models.smp_networks)."""
 
     def holds(keys: Iterable[str]) -> bool:
@@ -85,26 +119,21 @@ def _smp(decoder: str, title: str) -> Architecture:
         return build_smp(card, state, decoder)
 
     def card(path: Path, state: Mapping[str, torch.Tensor], overrides: Any) -> ModelCard:
-        from engine.models.loader import smp_card_from_tensors
-
         return smp_card_from_tensors(path, state, overrides, decoder)
 
     return Architecture(
-        name=decoder,
-        title=title,
+        family=FAMILIES[decoder],
         holds=holds,
         build=build,
         card_from_tensors=card,
         num_logits=lambda network: network.segmentation_head[0].out_channels,
-        fixed_tile=False,
-        uses_sentinel2=False,
         forward=_single_output,
     )
 
 
-UNET = _smp("unet", "a U-Net")
-FPN = _smp("fpn", "an FPN")
-DEEPLABV3 = _smp("deeplabv3", "a DeepLabV3")
+UNET = _smp("unet")
+FPN = _smp("fpn")
+DEEPLABV3 = _smp("deeplabv3")
 
 
 # --- U-T&T (FLAIR-2: aerial U-Net fused with a U-TAE over Sentinel-2) ---------------------------
@@ -123,7 +152,6 @@ def _utt_build(card: ModelCard, state: Mapping[str, torch.Tensor]) -> torch.nn.M
 
 
 def _utt_card(path: Path, state: Mapping[str, torch.Tensor], overrides: Any) -> ModelCard:
-    from engine.models.loader import apply_overrides
     from engine.models.utt import default_utt_card
 
     return apply_overrides(default_utt_card(path.stem), overrides)
@@ -143,14 +171,11 @@ def _utt_forward(network: torch.nn.Module, x: torch.Tensor, extras: ExtraInputs 
 
 
 UTT = Architecture(
-    name="utt",
-    title="a U-T&T network",
+    family=FAMILIES["utt"],
     holds=_utt_holds,
     build=_utt_build,
     card_from_tensors=_utt_card,
     num_logits=lambda network: network.config.num_classes,
-    fixed_tile=True,
-    uses_sentinel2=True,
     forward=_utt_forward,
 )
 
@@ -158,7 +183,7 @@ UTT = Architecture(
 # --- FLAIR-HUB (IGN 2025): timm encoder with a UPerNet (smp 0.4.0 layout) or U-Net decoder ---
 
 
-def _flairhub(decoder: str, title: str) -> Architecture:
+def _flairhub(decoder: str) -> Architecture:
     def holds(keys: Iterable[str]) -> bool:
         from engine.models.flairhub import holds as flairhub_holds
 
@@ -175,22 +200,17 @@ def _flairhub(decoder: str, title: str) -> Architecture:
         return card_from_tensors(path, state, overrides, decoder)
 
     return Architecture(
-        name=f"flairhub-{decoder}",
-        title=title,
+        family=FAMILIES[f"flairhub-{decoder}"],
         holds=holds,
         build=build,
         card_from_tensors=card,
         num_logits=lambda network: network.segmentation_head[0].out_channels,
-        # Swin is built for one tile size, and all of them depend on the whole tile: every tile
-        # runs at the card's size (edge tiles padded), chosen by measurement (README)
-        fixed_tile=True,
-        uses_sentinel2=False,
         forward=_single_output,
     )
 
 
-FLAIRHUB_UPERNET = _flairhub("upernet", "a FLAIR-HUB UPerNet")
-FLAIRHUB_UNET = _flairhub("unet", "a FLAIR-HUB U-Net")
+FLAIRHUB_UPERNET = _flairhub("upernet")
+FLAIRHUB_UNET = _flairhub("unet")
 
 # Most specific first: a U-T&T checkpoint also holds a U-Net encoder key under `arch_vhr.`.
 ARCHITECTURES: dict[str, Architecture] = {

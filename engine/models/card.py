@@ -17,9 +17,8 @@ from typing import Any
 from engine.classes import CODES
 from engine.errors import ModelError
 from engine.io.bands import CHANNEL_ORDER
+from engine.models.families import ARCHITECTURE_NAMES as ARCHITECTURES
 from engine.sentinel2.settings import Sentinel2Settings
-
-ARCHITECTURES = ("unet", "fpn", "deeplabv3", "utt", "flairhub-upernet", "flairhub-unet")
 
 
 @dataclass(frozen=True)
@@ -51,14 +50,19 @@ class WeightsSource:
     filename: str
     revision: str = "main"
     sha256: str | None = None
+    # the download's size, said before a download and in the missing-weights message; None:
+    # not known here
+    size_bytes: int | None = None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> WeightsSource:
+        size = d.get("size_bytes")
         return cls(
             repo_id=d["repo_id"],
             filename=d["filename"],
             revision=d.get("revision", "main"),
             sha256=d.get("sha256"),
+            size_bytes=int(size) if size is not None else None,
         )
 
 
@@ -120,6 +124,21 @@ class ModelCard:
             raise ModelError(f"model {self.name}: every logit is inactive")
         if self.published_miou is not None and not 0 < self.published_miou <= 100:
             raise ModelError(f"model {self.name}: published mIoU {self.published_miou} is not a %")
+
+    def check_shape(self, in_channels: int | None, n_logits: int) -> None:
+        """Refuse a checkpoint whose input channels (None: not known) or logits differ from
+        this card's, saying which option fixes it (every family's build calls it)."""
+        if in_channels is not None and in_channels != len(self.channels):
+            raise ModelError(
+                f"model {self.name}: the checkpoint takes {in_channels} input channels but the "
+                f"card lists {len(self.channels)} ({','.join(self.channels)}); use a card or "
+                f"--channels with {in_channels} channels"
+            )
+        if self.num_logits and n_logits != self.num_logits:
+            raise ModelError(
+                f"model {self.name}: the checkpoint has {n_logits} logits but the card maps "
+                f"{self.num_logits}; check --classes or the card"
+            )
 
     @property
     def num_logits(self) -> int:

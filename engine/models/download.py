@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -63,13 +64,78 @@ def local_weights(card: ModelCard) -> Path | None:
     return Path(cached) if isinstance(cached, str) and Path(cached).is_file() else None
 
 
-def how_to_get(card: ModelCard) -> str:
-    """The sentence that tells a user how to obtain a model's weights by hand."""
+def download_url(card: ModelCard) -> str:
+    """The direct link of the weights file (the hub's `resolve` URL; `HF_ENDPOINT` honoured)."""
     source = _source(card)
+    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or "https://huggingface.co"
+    return f"{endpoint}/{source.repo_id}/resolve/{source.revision}/{source.filename}"
+
+
+def weights_folders(card: ModelCard) -> list[str]:
+    """Where the engine looks for a card's weights, the folder to put a downloaded file in
+    first: the weights folder when one is set, then the Hugging Face cache of its repository."""
+    from huggingface_hub import constants
+
+    source = _source(card)
+    cache = _hub_kwargs().get("cache_dir") or constants.HF_HUB_CACHE
+    repo = "models--" + source.repo_id.replace("/", "--")
+    folders = [os.environ[WEIGHTS_DIR_ENV]] if os.environ.get(WEIGHTS_DIR_ENV) else []
+    return [*folders, str(Path(cache) / repo)]
+
+
+def human_size(size_bytes: int | None) -> str:
+    """ "346 MB" (decimal units, as download pages give them); "size not known" for None."""
+    if size_bytes is None:
+        return "size not known"
+    if size_bytes >= 10**9:
+        return f"{size_bytes / 1e9:.1f} GB"
+    return f"{max(1, round(size_bytes / 1e6))} MB"
+
+
+def how_to_get(card: ModelCard, plain: bool = False) -> str:
+    """The sentence that tells a user how to obtain a model's weights by hand: the file, its
+    size, its link, and the folder to put it in.
+
+    `plain`: for a log line the plugin shows as it is, the weights folder without the name of
+    the variable that sets it on the command line (the plugin sets it from its own setting)."""
+    source = _source(card)
+    folders = weights_folders(card)
+    if os.environ.get(WEIGHTS_DIR_ENV):
+        where = f"put it in the weights folder {folders[0]}"
+    elif plain:
+        where = "put it in a folder and choose that folder as the weights folder"
+    else:
+        where = f"put it in a folder and set that folder as the weights folder ({WEIGHTS_DIR_ENV})"
     return (
-        f"run `flair-landcover models download {card.name}` where https://huggingface.co is "
-        f"reachable, or download {source.filename} from "
-        f"https://huggingface.co/{source.repo_id} into a folder and set {WEIGHTS_DIR_ENV} to it"
+        f"download {source.filename} ({human_size(source.size_bytes)}) from "
+        f"{download_url(card)} and {where}"
+    )
+
+
+def weights_fields(card: ModelCard) -> dict[str, object]:
+    """The `weights_missing` fields: model, file, size_bytes, url, folders (first: where to put
+    the file)."""
+    source = _source(card)
+    return {
+        "model": card.name,
+        "file": source.filename,
+        "size_bytes": source.size_bytes,
+        "url": download_url(card),
+        "folders": weights_folders(card),
+    }
+
+
+def hub_offline() -> bool:
+    """Whether the Hugging Face client is told not to reach the hub (`HF_HUB_OFFLINE`)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+
+
+def missing_weights(card: ModelCard, why: str = "") -> WeightsNotAvailable:
+    """The one error for weights that are not here and will not be fetched: what to download,
+    how large, from where, and where to put it (message and fields)."""
+    return WeightsNotAvailable(
+        f"the weights of {card.name} are not on this machine{why}: {how_to_get(card)}",
+        **weights_fields(card),
     )
 
 
@@ -77,13 +143,18 @@ def download_weights(card: ModelCard, say: Callable[..., None] | None = None) ->
     """Fetch a registry model's weights into the hub cache and verify their hash.
 
     `say(message)` (`Reporter.log`; by default `logging`) tells the user a download starts.
+    The client's own exception text goes to `logging` only: it is long, and cut short it says
+    half a sentence; the error names the cause in a few words and how to get the file by hand.
     """
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     source = _source(card)
     say = say or LoggingReporter().log
-    say(f"downloading {source.filename} from the Hugging Face hub ({source.repo_id})")
+    say(
+        f"downloading {source.filename} ({human_size(source.size_bytes)}) from the Hugging Face "
+        f"hub ({source.repo_id})"
+    )
     try:
         path = Path(
             hf_hub_download(
@@ -91,9 +162,17 @@ def download_weights(card: ModelCard, say: Callable[..., None] | None = None) ->
             )
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        logging.getLogger(__name__).info("download of %s failed: %s", card.name, exc)
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status:
+            cause = f"the hub answered HTTP {status}"
+        elif isinstance(exc, LocalEntryNotFoundError):
+            cause = "the hub could not be reached"
+        else:
+            cause = f"{type(exc).__name__} while downloading"
         raise DownloadError(
-            f"could not download the weights of {card.name} ({detail}); {how_to_get(card)}"
+            f"could not download the weights of {card.name} ({cause}); {how_to_get(card)}",
+            **weights_fields(card),
         ) from exc
     verify_hash(card, path)
     return path
@@ -122,8 +201,18 @@ def resolve_weights(
     if path is not None:
         return path
     if not allow_download:
-        raise WeightsNotAvailable(
-            f"the weights of {card.name} are not on this machine; {how_to_get(card)} "
-            "(or add --download to fetch them now)"
-        )
+        raise missing_weights(card)
+    if hub_offline():
+        raise missing_weights(card, " and the hub is off (offline mode)")
     return download_weights(card, say)
+
+
+def check_weights(card: ModelCard, allow_download: bool) -> None:
+    """Fail at once, before any model code loads, when a registry model's weights are neither
+    here nor to be fetched (`resolve_weights` would fail the same way, only later)."""
+    if card.source is None or local_weights(card) is not None:
+        return
+    if not allow_download:
+        raise missing_weights(card)
+    if hub_offline():
+        raise missing_weights(card, " and the hub is off (offline mode)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from torch import nn
 from engine.errors import ModelError
 from engine.models.card import ModelCard
 from engine.models.checkpoint import describe_state_mismatch
+from engine.models.checkpoint_cards import apply_overrides
+from engine.models.families import FAMILIES
+from engine.models.registry import load_registry
 
 ENCODER_KEY = re.compile(r"^model\.encoders\.([^.]+)\.seg_model\.")
 DECODER_KEY = re.compile(r"^model\.main_decoders\.([^.]+)\.seg_model\.")
@@ -142,21 +146,10 @@ def build_flairhub(
     """An eval-mode FLAIR-HUB network carrying every used tensor of `state`, strictly."""
     encoder_state, decoder_state = split_state(state, card.name)
     what = f"a FLAIR-HUB {card.encoder} {decoder_title(decoder)}"
-    n_in = input_channels(encoder_state)
-    if n_in is not None and n_in != len(card.channels):
-        raise ModelError(
-            f"model {card.name}: the checkpoint takes {n_in} input channels but the card lists "
-            f"{len(card.channels)} ({','.join(card.channels)}); use a card or --channels with "
-            f"{n_in} channels"
-        )
     if HEAD_WEIGHT not in decoder_state:
         raise ModelError(f"model {card.name}: the checkpoint has no segmentation head")
     n_logits = int(decoder_state[HEAD_WEIGHT].shape[0])
-    if card.num_logits and n_logits != card.num_logits:
-        raise ModelError(
-            f"model {card.name}: the checkpoint has {n_logits} logits but the card maps "
-            f"{card.num_logits}; check --classes or the card"
-        )
+    card.check_shape(input_channels(encoder_state), n_logits)
     try:
         network = build_network(card, decoder, n_logits)
     except (RuntimeError, ValueError, KeyError) as exc:  # timm/smp: unknown name, bad size
@@ -174,8 +167,8 @@ def build_flairhub(
 
 
 def decoder_title(decoder: str) -> str:
-    """'UPerNet' or 'U-Net', for messages."""
-    return {"upernet": "UPerNet", "unet": "U-Net"}[decoder]
+    """'UPerNet' or 'U-Net', for messages (the family table's decoder)."""
+    return FAMILIES[f"flairhub-{decoder}"].decoder
 
 
 # --- cards of files given without one ------------------------------------------------------------
@@ -217,11 +210,6 @@ def card_from_tensors(
     """The card of a FLAIR-HUB file given by path: the registry card whose file name it has,
     else one built from its tensors, channels from `--channels` or the official name's
     `_IR_` / `_RGB_` (never guessed otherwise)."""
-    from dataclasses import replace
-
-    from engine.models.loader import apply_overrides
-    from engine.models.registry import load_registry
-
     registry = load_registry()
     for card in registry.cards:
         if card.source is not None and card.source.filename == path.name:

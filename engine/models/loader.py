@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from engine.errors import InputNotFound, ModelError
-from engine.io.bands import CHANNEL_ORDER
 from engine.models.architectures import Architecture, architecture_of, detect_architecture
-from engine.models.card import ModelCard, Normalization
+from engine.models.card import ModelCard
 from engine.models.checkpoint import read_state_dict
+from engine.models.checkpoint_cards import apply_overrides, named_normalization
 from engine.models.download import resolve_weights
 from engine.models.overrides import CardOverrides
 from engine.models.registry import load_registry
-from engine.models.smp_networks import smp_shape, unprefixed
 
 log = logging.getLogger(__name__)
-
-NORMALIZATION_NAMES = ("flair-inc", "unit")
-FLAIR_INC_REFERENCE_CARD = "flair-inc-rgbie-15cl"  # its card holds FLAIR-INC's 5-band statistics
-# a checkpoint without a card: its input count read as the first channels of FLAIR's RGBIE order
-DEFAULT_CHANNELS = {n: CHANNEL_ORDER[:n] for n in (3, 4, 5)}
-DEFAULT_CODES = {19: tuple(range(1, 20)), 13: (*range(1, 13), 19), 12: tuple(range(1, 13))}
 
 
 @dataclass(frozen=True)
@@ -47,13 +40,6 @@ class LoadedModel:
         return self.architecture.uses_metadata(self.network)
 
 
-def named_normalization(name: str, n_channels: int) -> Normalization:
-    """`flair-inc`: mean/std on 0-255 values as the registry's cards state them; `unit`: /255."""
-    if name == "unit":
-        return Normalization(divisor=255.0)
-    return load_registry().get(FLAIR_INC_REFERENCE_CARD).normalization.for_channels(n_channels)
-
-
 def sidecar_card_path(checkpoint: Path) -> Path | None:
     """`<checkpoint>.card.json` or `<stem>.json` beside a checkpoint, if present."""
     for candidate in (
@@ -63,46 +49,6 @@ def sidecar_card_path(checkpoint: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def smp_card_from_tensors(
-    path: Path, state: Mapping[str, torch.Tensor], overrides: CardOverrides, decoder: str
-) -> ModelCard:
-    """A FLAIR-INC smp network's card (U-Net, FPN, DeepLabV3) inferred from the tensors, the
-    file type and the user's options."""
-    in_channels, n_logits, encoder = smp_shape(unprefixed(state, decoder))
-    channels = overrides.channels or DEFAULT_CHANNELS.get(in_channels)
-    codes = overrides.logit_codes or DEFAULT_CODES.get(n_logits)
-    if channels is None:
-        raise ModelError(f"{path} takes {in_channels} channels; say which with --channels")
-    if codes is None:
-        raise ModelError(f"{path} has {n_logits} logits; say their FLAIR codes with --classes")
-    norm_name = overrides.normalization or ("unit" if path.suffix == ".ckpt" else "flair-inc")
-    return ModelCard(
-        name=path.stem,
-        architecture=decoder,
-        channels=channels,
-        normalization=named_normalization(norm_name, len(channels)),
-        logit_codes=codes,
-        inactive_codes=overrides.inactive_codes or (),
-        encoder=encoder,
-        title=f"checkpoint {path.name}",
-    )
-
-
-def apply_overrides(card: ModelCard, overrides: CardOverrides) -> ModelCard:
-    """The card with the fields given on the command line replaced."""
-    changes: dict = {}
-    if overrides.channels:
-        changes["channels"] = overrides.channels
-    if overrides.logit_codes:
-        changes["logit_codes"] = overrides.logit_codes
-    if overrides.inactive_codes is not None:
-        changes["inactive_codes"] = overrides.inactive_codes
-    if overrides.normalization:
-        n = len(overrides.channels or card.channels)
-        changes["normalization"] = named_normalization(overrides.normalization, n)
-    return replace(card, **changes) if changes else card
 
 
 def known_card(
@@ -177,8 +123,8 @@ def load_model(
             say(
                 f"no model card for {path.name}: assuming {found.title} with channels "
                 f"{','.join(card.channels)}, logits -> FLAIR codes {list(card.logit_codes)}, "
-                f"normalisation {_normalization_name(card)} (give --card, --channels, "
-                "--classes or --normalization to change)"
+                f"normalisation {_normalization_name(card)} (give a model card to "
+                "change these)"
             )
     expected = architecture_of(card)
     if found is not expected:

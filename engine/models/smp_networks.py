@@ -17,6 +17,7 @@ import torch
 from engine.errors import ModelError
 from engine.models.card import ModelCard
 from engine.models.checkpoint import describe_state_mismatch, strip_wrapper_prefix
+from engine.models.families import FAMILIES
 
 HEAD_KEY = "segmentation_head.0.weight"
 
@@ -26,11 +27,11 @@ ENCODER_ANCHORS = {
     "encoder.patch_embed1.proj.weight": "mit_b5",
 }
 
-# decoder (the card's architecture) -> (smp class, a key only this decoder has, its title)
+# decoder (the card's architecture) -> (smp class, a key only this decoder has)
 DECODERS = {
-    "unet": ("Unet", "decoder.blocks.0.conv1.0.weight", "U-Net"),
-    "fpn": ("FPN", "decoder.p5.weight", "FPN"),
-    "deeplabv3": ("DeepLabV3", "decoder.aspp.convs.0.0.weight", "DeepLabV3"),
+    "unet": ("Unet", "decoder.blocks.0.conv1.0.weight"),
+    "fpn": ("FPN", "decoder.p5.weight"),
+    "deeplabv3": ("DeepLabV3", "decoder.aspp.convs.0.0.weight"),
 }
 
 # an older smp's DeepLabV3 decoder keys -> today's
@@ -98,27 +99,18 @@ def build_smp(card: ModelCard, state: Mapping[str, torch.Tensor], decoder: str) 
     """
     import segmentation_models_pytorch as smp
 
-    class_name, _, title = DECODERS[decoder]
+    class_name, _ = DECODERS[decoder]
     state = unprefixed(state, decoder)
     in_channels, n_logits, _ = smp_shape(state)
-    if in_channels != len(card.channels):
-        raise ModelError(
-            f"model {card.name}: the checkpoint takes {in_channels} input channels but the card "
-            f"lists {len(card.channels)} ({','.join(card.channels)}); use a card or --channels "
-            f"with {in_channels} channels"
-        )
-    if card.num_logits and n_logits != card.num_logits:
-        raise ModelError(
-            f"model {card.name}: the checkpoint has {n_logits} logits but the card maps "
-            f"{card.num_logits}; check --classes or the card"
-        )
+    card.check_shape(in_channels, n_logits)
     network = getattr(smp, class_name)(
         encoder_name=card.encoder, encoder_weights=None, in_channels=in_channels, classes=n_logits
     )
     mismatch = describe_state_mismatch(network.state_dict(), state)
     if mismatch:
         raise ModelError(
-            f"model {card.name}: the checkpoint is not a {card.encoder} {title}: {mismatch}"
+            f"model {card.name}: the checkpoint is not a {card.encoder} "
+            f"{FAMILIES[decoder].decoder}: {mismatch}"
         )
     torch.nn.Module.load_state_dict(network, state, strict=True)  # keys already current
     return network.eval()

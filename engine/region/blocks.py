@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rasterio.windows import Window
-
 from engine.area import Area
-from engine.grid import Bounds, Grid
+from engine.grid import Bounds, Grid, Window
 from engine.tiling import Tiling
 
 
@@ -28,23 +26,27 @@ class Block:
 
     row: int
     col: int
-    col_off: int
-    row_off: int
-    width: int
-    height: int
+    window: Window  # on the processing grid: what the block's `predict` maps (its settings')
 
     @property
     def id(self) -> str:
         return f"r{self.row:03d}_c{self.col:03d}"
 
     @property
-    def window(self) -> Window:
-        return Window(self.col_off, self.row_off, self.width, self.height)
+    def col_off(self) -> int:
+        return int(self.window.col_off)
 
     @property
-    def as_tuple(self) -> tuple[int, int, int, int]:
-        """(col_off, row_off, width, height): `PredictSettings.window`."""
-        return (self.col_off, self.row_off, self.width, self.height)
+    def row_off(self) -> int:
+        return int(self.window.row_off)
+
+    @property
+    def width(self) -> int:
+        return int(self.window.width)
+
+    @property
+    def height(self) -> int:
+        return int(self.window.height)
 
     @property
     def pixels(self) -> int:
@@ -77,12 +79,12 @@ def cut(area_window: Window, tiling: Tiling, block_px: int) -> list[Block]:
     """The blocks of the area (a window of the processing grid) for `tiling`, row-major."""
     r0, c0 = int(area_window.row_off), int(area_window.col_off)
     if tiling.single:
-        return [Block(0, 0, c0, r0, tiling.width_px, tiling.height_px)]
+        return [Block(0, 0, Window(c0, r0, tiling.width_px, tiling.height_px))]
     k = cores_per_block(block_px, tiling)
     rows = spans(tiling.height_px, tiling.core_px, k, tiling.tile_size_px)
     cols = spans(tiling.width_px, tiling.core_px, k, tiling.tile_size_px)
     return [
-        Block(i, j, c0 + c, r0 + r, w, h)
+        Block(i, j, Window(c0 + c, r0 + r, w, h))
         for i, (r, h) in enumerate(rows)
         for j, (c, w) in enumerate(cols)
     ]

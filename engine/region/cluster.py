@@ -126,7 +126,11 @@ def _clients(settings: ClusterSettings, reporter: Reporter) -> Iterator[Any]:
             "`python -m engine`, not from standard input, and check the memory left"
         ) from None
     with cluster, Client(cluster) as client:
-        dashboard = client.dashboard_link if _has_dashboard() else "off (pip install bokeh)"
+        dashboard = (
+            client.dashboard_link
+            if _has_dashboard()
+            else "not available (its package, bokeh, is not installed)"
+        )
         reporter.log(
             f"Dask local cluster: {size.workers} worker process(es) x "
             f"{size.threads_per_worker} torch thread(s), scheduler {cluster.scheduler_address}, "

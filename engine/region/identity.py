@@ -24,10 +24,11 @@ def open_manifest(
     """The folder's manifest for this run (nothing written yet), with the model and the mask
     recorded by content: weights, a card or a mask replaced between two runs are refused,
     never mixed."""
-    registry_name = settings.model if settings.model in load_registry() else None
+    model = settings.run.model
+    registry_name = model if model in load_registry() else None
     card = None  # a registry model's card is the registry's
     if registry_name is None:
-        card = settings.card_path or sidecar_card_path(loaded.weights_path)
+        card = settings.run.card_path or sidecar_card_path(loaded.weights_path)
     t0 = time.perf_counter()
     weights_sha256 = sha256_file(loaded.weights_path)
     card_sha256 = sha256_file(card) if card else None

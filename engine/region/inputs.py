@@ -12,8 +12,8 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +31,57 @@ from engine.region.audit import (
     short_pair,
     tile_key,
 )
+from engine.region.products import (
+    ELEVATION,
+    PRODUCTS,
+    Product,
+    base_product,
+    elevation_product,
+    image_products,
+)
 from engine.region.settings import ProductInputs
 
 RASTER_SUFFIXES = (".jp2", ".tif", ".tiff", ".vrt", ".img")
 
-__all__ = ["RASTER_SUFFIXES", "RasterFile", "RegionInputs", "expand", "gather"]
+__all__ = [
+    "RASTER_SUFFIXES",
+    "RasterFile",
+    "RegionInputs",
+    "expand",
+    "gather",
+]
 
 
 @dataclass(frozen=True)
 class RegionInputs:
-    """The files of each product, checked and matched; `notes` says what was accepted with a
-    remark (files reached twice, loops not followed, tiles overlapping with the same pixels)."""
+    """The files of each product (by its key in `engine.region.products`), checked and matched;
+    `notes` says what was accepted with a remark (files reached twice, loops not followed,
+    tiles overlapping with the same pixels)."""
 
-    rgb: tuple[RasterFile, ...] = ()
-    irc: tuple[RasterFile, ...] = ()
-    elevation: tuple[RasterFile, ...] = ()
+    files: Mapping[str, tuple[RasterFile, ...]] = field(default_factory=dict)
     single: RasterFile | None = None
     notes: tuple[str, ...] = ()
 
+    def of(self, key: str) -> tuple[RasterFile, ...]:
+        """The files of product `key` (none: empty)."""
+        return tuple(self.files.get(key, ()))
+
     @property
     def footprints(self) -> tuple[RasterFile, ...]:
-        """The files whose footprints say where the data is (RVB, or the one raster)."""
-        return (self.single,) if self.single else self.rgb
+        """The files whose footprints say where the data is (the base product, or the one
+        raster)."""
+        return (self.single,) if self.single else self.of(base_product().key)
+
+    @property
+    def elevation(self) -> tuple[RasterFile, ...]:
+        """The files of the elevation product (its own mosaic, the E channel)."""
+        return self.of(elevation_product().key)
 
     def describe(self) -> list[dict[str, Any]]:
-        files = [self.single] if self.single else [*self.rgb, *self.irc]
+        if self.single:
+            files = [self.single]
+        else:
+            files = [f for p in image_products() for f in self.of(p.key)]
         return [f.describe() for f in (*files, *self.elevation)]
 
 
@@ -92,7 +118,7 @@ class _Walk:
                     self._walk(entry.path, i, inner)
             return
         for entry in entries:
-            if not fnmatch.fnmatchcase(entry.name, part) or not self._visible(entry.name, part):
+            if not matches(entry.name, part) or not self._visible(entry.name, part):
                 continue
             if last:
                 if entry.is_file() and (
@@ -116,11 +142,29 @@ class _Walk:
         return (*chain, real)
 
 
+def alternatives(part: str) -> list[str]:
+    """`*.{jp2,tif}` -> `*.jp2`, `*.tif`: the shell's braces, which `fnmatch` lacks, so one
+    pattern finds the tiles of either format."""
+    start = part.find("{")
+    end = part.find("}", start + 1)
+    if start < 0 or end < 0:
+        return [part]
+    head, tail = part[:start], part[end + 1 :]
+    return [
+        a for choice in part[start + 1 : end].split(",") for a in alternatives(head + choice + tail)
+    ]
+
+
+def matches(name: str, part: str) -> bool:
+    """Whether a file or folder name matches one glob part (braces allowed)."""
+    return any(fnmatch.fnmatchcase(name, p) for p in alternatives(part))
+
+
 def _split(pattern: str) -> tuple[str, list[str]]:
     """The folder a glob starts from (its parts before the first wildcard) and the rest."""
     parts = Path(pattern).parts
     for i, part in enumerate(parts):
-        if glob.has_magic(part):
+        if glob.has_magic(part) or "{" in part:
             return (str(Path(*parts[:i])) if i else "."), list(parts[i:])
     return pattern, []
 
@@ -144,7 +188,7 @@ def expand(specs: Sequence[str], what: str, findings: Findings) -> list[str]:
                     f"{what}: folder {path} holds no raster ({', '.join(RASTER_SUFFIXES)})"
                 )
             found.extend(inside)
-        elif glob.has_magic(str(path)):
+        elif glob.has_magic(str(path)) or "{" in str(path):
             root, parts = _split(str(path))
             walk = _Walk(parts)
             matched = sorted(os.path.abspath(p) for p in walk.run(root))
@@ -219,43 +263,63 @@ def _missing(have: list[RasterFile], other: list[str], what: str, where: str) ->
 
 
 def gather(products: ProductInputs) -> RegionInputs:
-    """Every file of every product found, opened once and audited; InvalidInput lists every
-    problem of every product in one message."""
+    """Every file of every product found, opened once and audited, by the rules of each
+    product's role (`engine.region.products`); InvalidInput lists every problem of every
+    product in one message."""
     findings = Findings()
     if products.single:
-        specs = {"--input": (products.single,), "--elevation": products.elevation}
+        given = [("--input", (products.single,))]
+        given += [(p.option, products.of(p.key)) for p in PRODUCTS if p.role == ELEVATION]
     else:
-        specs = {"--rgb": products.rgb, "--irc": products.irc, "--elevation": products.elevation}
-    found = [(what, expand(spec, what, findings)) for what, spec in specs.items() if spec]
+        given = [(p.option, products.of(p.key)) for p in PRODUCTS]
+    found = [(what, expand(spec, what, findings)) for what, spec in given if spec]
     _shared(found, findings)
     opened = dict(zip((what for what, _ in found), open_files(found, findings), strict=True))
     paths = dict(found)
-    rgb, irc = opened.get("--rgb", []), opened.get("--irc", [])
-    elevation = opened.get("--elevation", [])
-    check_alike(rgb + irc, "--rgb and --irc" if irc else "--rgb", ("crs", "dtype"), findings)
-    check_min_bands(rgb, "--rgb (RVB)", 3, findings)
-    check_alike([f for f in rgb if f.count >= 3], "--rgb", ("count",), findings)
-    check_alike(rgb, "--rgb", ("nodata",), findings)
-    check_alike(irc, "--irc", ("count", "nodata"), findings)
-    check_alike(elevation, "--elevation", ("crs", "dtype", "count", "nodata"), findings)
-    if irc:
-        for line in (
-            _missing(rgb, paths["--irc"], "--irc (IRC)", "--rgb (RVB)"),
-            _missing(irc, paths["--rgb"], "--rgb (RVB)", "--irc (IRC)"),
-        ):
-            if line:
-                findings.problems.append(line)
-    check_coverage(rgb, elevation, "--elevation", findings)
-    for what, files in (("--rgb", rgb), ("--irc", irc), ("--elevation", elevation)):
-        check_overlaps(files, what, findings)
+    files = {p.key: opened.get(p.option, []) for p in PRODUCTS}
+    images = [p for p in image_products() if files[p.key]]
+    base = base_product()
+    check_alike(
+        [f for p in images for f in files[p.key]],
+        " and ".join(p.option for p in images) or base.option,
+        ("crs", "dtype"),
+        findings,
+    )
+    for product in PRODUCTS:
+        _audit_product(product, files[product.key], findings)
+    for product in images:  # a joined product has the base's tiles, and only those
+        if product is not base:
+            for line in (
+                _missing(files[base.key], paths[product.option], product.what, base.what),
+                _missing(files[product.key], paths[base.option], base.what, product.what),
+            ):
+                if line:
+                    findings.problems.append(line)
+    for product in PRODUCTS:
+        if product.role == ELEVATION:
+            check_coverage(files[base.key], files[product.key], product.option, findings)
+    for product in PRODUCTS:
+        check_overlaps(files[product.key], product.option, findings)
     if findings.problems:
         lines = "\n  ".join(findings.problems + [f"(noted: {n})" for n in findings.notes])
         raise InvalidInput(
             f"the region's inputs have {len(findings.problems)} problem(s):\n  {lines}"
         )
+    kept = {key: tuple(f) for key, f in files.items() if f}
     single = opened.get("--input", [])
-    if single:
-        return RegionInputs(
-            single=single[0], elevation=tuple(elevation), notes=tuple(findings.notes)
-        )
-    return RegionInputs(tuple(rgb), tuple(irc), tuple(elevation), notes=tuple(findings.notes))
+    return RegionInputs(kept, single[0] if single else None, tuple(findings.notes))
+
+
+def _audit_product(product: Product, files: list[RasterFile], findings: Findings) -> None:
+    """The checks of one product's files among themselves: enough bands, one band count and
+    nodata; the elevation's own grid also one CRS and data type (the image products share
+    theirs, checked together)."""
+    traits: tuple[str, ...] = ("count", "nodata")
+    if product.role == ELEVATION:
+        traits = ("crs", "dtype", *traits)
+    if product.min_bands > 1:
+        check_min_bands(files, product.what, product.min_bands, findings)
+        enough = [f for f in files if f.count >= product.min_bands]
+        check_alike(enough, product.option, ("count",), findings)
+        traits = tuple(t for t in traits if t != "count")
+    check_alike(files, product.option, traits, findings)

@@ -22,8 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.classes import N_CODES  # a record's counts: pixels of each code 0..19
 from engine.errors import InvalidInput, OutputError
 from engine.failures import is_gdal_path
+from engine.grid import Window
 from engine.io.destination import Destinations
 
 MANIFEST_NAME = "manifest.json"
@@ -32,7 +34,6 @@ INPUT_SHA256_NAME = "inputs/sha256.json"
 VERSION = 1
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 STATES = (DONE, FAILED, SKIPPED)
-N_CODES = 20  # a record's counts: pixels of each code 0..19
 BLOCKS_DIR = "blocks"
 # settings recorded by content; a change to them gets its own sentence (what and which file)
 MODEL_CONTENT = {"weights_sha256": "model weights", "card_sha256": "model card"}
@@ -96,7 +97,7 @@ class BlockRecord:
     """What the manifest knows of one block."""
 
     id: str
-    window: tuple[int, int, int, int]  # col_off, row_off, width, height (processing grid)
+    window: Window  # on the processing grid; in the file: [col_off, row_off, width, height]
     state: str  # done, failed or skipped
     run: int  # the run (1, 2, ...) that computed it
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> file, sha256
@@ -133,7 +134,13 @@ class BlockRecord:
         counts = tuple(d.get("counts", ()))
         if counts and (len(counts) != N_CODES or not all(isinstance(c, int) for c in counts)):
             raise ValueError(f"block record {name} has counts {list(counts)!r}")
-        return cls(**{**d, "window": window, "counts": counts})
+        return cls(**{**d, "window": Window(*window), "counts": counts})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the manifest file holds it (`from_dict` reads it back)."""
+        w = self.window
+        window = [int(w.col_off), int(w.row_off), int(w.width), int(w.height)]
+        return {**asdict(self), "window": window}
 
     def intact(self, out_dir: Path) -> bool:
         """Done, and every output still there with its recorded checksum."""
@@ -205,7 +212,7 @@ class Manifest:
             "settings_hash": self.settings_hash,
             "settings": self.settings,
             "runs": self.runs,
-            "blocks": {k: asdict(v) for k, v in sorted(self.blocks.items())},
+            "blocks": {k: v.to_dict() for k, v in sorted(self.blocks.items())},
         }
         try:
             with Destinations(overwrite=True) as dest:

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.classes import FLAIR_CLASSES
+from engine.classes import FLAIR_CLASSES, N_CODES
 from engine.errors import OutputError
 from engine.figures.zone_table import ZoneTable
-from engine.grid import Grid
+from engine.grid import Grid, Window
 from engine.io import style
 from engine.io.destination import Destinations
+from engine.io.output_table import output
 from engine.progress import Reporter
 from engine.region.blocks import Block
 from engine.region.manifest import DONE, BlockRecord
@@ -37,11 +38,11 @@ from engine.stats import class_areas, write_stats
 if TYPE_CHECKING:
     import geopandas
 
-MAP_NAME = "landcover.vrt"
-CONFIDENCE_NAME = "confidence.vrt"
+MAP_NAME = output("output").region_file
+CONFIDENCE_NAME = output("confidence").region_file
 STATS_NAMES = ("stats.json", "stats.csv")
 BLOCK_STATS_NAME = "stats_blocks.csv"
-POLYGONS_NAME = "landcover.gpkg"
+POLYGONS_NAME = output("polygons").region_file
 
 
 @dataclass
@@ -93,7 +94,7 @@ class OutputFolder:
 def write_region_outputs(
     out_dir: Path,
     work: Grid,
-    area_origin: tuple[int, int],
+    area: Window,
     blocks: list[Block],
     records: dict[str, BlockRecord],
     polygons: bool,
@@ -103,7 +104,7 @@ def write_region_outputs(
     """Write the mosaics, statistics, polygons and zone table of the finished blocks; returns
     their paths."""
     done = [b for b in blocks if b.id in records and records[b.id].state == DONE]
-    row0, col0 = area_origin
+    row0, col0 = int(area.row_off), int(area.col_off)  # blocks are placed on `work`, the area's
     written: dict[str, str] = {}
     with Destinations(overwrite=True) as dest:
         kinds = [("output", MAP_NAME, "FLAIR land cover")]
@@ -113,10 +114,7 @@ def write_region_outputs(
             placed = [
                 (
                     records[b.id].outputs[kind]["file"],
-                    b.col_off - col0,
-                    b.row_off - row0,
-                    b.width,
-                    b.height,
+                    Window(b.col_off - col0, b.row_off - row0, b.width, b.height),
                 )
                 for b in done
             ]
@@ -127,7 +125,7 @@ def write_region_outputs(
         qml = out_dir / Path(MAP_NAME).with_suffix(".qml").name
         dest.claim(qml, "style").write_text(style.qml())
         written["style"] = str(qml)
-        counts = np.zeros(20, dtype=np.int64)
+        counts = np.zeros(N_CODES, dtype=np.int64)
         for b in done:
             counts += np.asarray(records[b.id].counts, dtype=np.int64)
         counts[0] += work.width * work.height - int(counts.sum())

@@ -24,15 +24,17 @@ import rasterio
 from rasterio.warp import transform_bounds
 
 from engine.area import area_from_polygons
+from engine.device import choose_device
 from engine.errors import Cancelled, InvalidInput, OutputError, RegionError
 from engine.failures import write_failure
 from engine.grid import Bounds
-from engine.io.bands import RasterBand, resolve_raster_bands
+from engine.inference import runtime_of
+from engine.io.bands import RasterBand
 from engine.io.destination import Destinations, OutputPaths
 from engine.io.tile_reader import open_raster
 from engine.models.loader import LoadedModel, load_model
 from engine.pipeline import GDAL_CACHE_BYTES
-from engine.planning import Plan, plan_run
+from engine.planning import Plan, Prepared, prepare_run, run_record
 from engine.progress import Reporter
 from engine.region.blocks import Block, cut, reaches
 from engine.region.cluster import (
@@ -60,10 +62,11 @@ from engine.region.outputs import (
     sweep_leftovers,
     write_region_outputs,
 )
+from engine.region.products import ELEVATION, PRODUCTS, elevation_product
 from engine.region.settings import RegionSettings
 from engine.region.vrt import grid_of
-from engine.region.worker import BlockJob, compute_block
-from engine.settings import PredictSettings
+from engine.region.worker import BlockJob, compute_block, forward_warnings
+from engine.settings import PredictSettings, RunOptions
 
 RUN_RECORD = "run.json"
 POLL_S = 0.1
@@ -105,7 +108,7 @@ def run_region(settings: RegionSettings, reporter: Reporter) -> dict[str, Any]:
 def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> dict[str, Any]:
     out_dir = made.path
     with Destinations(overwrite=True) as lock:  # one run per folder at a time
-        run_record = lock.claim(out_dir / RUN_RECORD, "region run record", (".json",))
+        record_file = lock.claim(out_dir / RUN_RECORD, "region run record", (".json",))
         zones = settings.zones.read() if settings.zones else None  # every check before any work
         inputs = gather(settings.inputs)
         reporter.log(_describe(inputs))
@@ -117,14 +120,23 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
             client = None
             if settings.cluster.scheduler:  # reached before the model loads, kept for the run
                 client = cluster.enter_context(open_client(settings.cluster, reporter))
-            loaded = _load(settings, reporter)
+            loaded = _load(settings.run, reporter)
             manifest = open_manifest(settings, out_dir, inputs, loaded, reporter)
             reporter.check_cancelled()
             made.expect(out_dir / INPUTS_DIR)
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
                 mosaic, elevation = write_input_mosaics(out_dir, inputs)
                 base = _base_settings(settings, out_dir, mosaic, elevation)
-                plan = _geometry(base, reporter, loaded)
+                ready = _geometry(base, reporter, loaded)
+                plan = ready.plan
+                # what the blocks run, as the coordinator chose it (the run record of `done`)
+                record = run_record(
+                    ready,
+                    choose_device(base.device, base.precision),
+                    # asked once here, before any worker: a conversion to OpenVINO happens
+                    # once, in this run's log, and the workers load it from the cache
+                    runtime_of(ready.loaded, base, ready.plan.tiling.read_shape, reporter),
+                )
             blocks = cut(plan.area.window, plan.tiling, settings.block_px)
             made.expect(manifest.path)
             described = manifest.done()
@@ -144,7 +156,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
         outputs = write_region_outputs(
             out_dir,
             plan.work,
-            (int(plan.area.window.row_off), int(plan.area.window.col_off)),
+            plan.area.window,
             blocks,
             manifest.blocks,
             settings.polygons,
@@ -152,7 +164,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
             (settings.zones, zones) if settings.zones else None,
         )
         stats = _summary(blocks, manifest, figures, plan)
-        run_record.write_text(json.dumps(stats, indent=1))
+        record_file.write_text(json.dumps(stats, indent=1))
         lock.commit()
     failed = [
         b
@@ -166,7 +178,7 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
             f"{outputs['output']}; rerun the same command to retry the failed ones"
         )
     outputs["manifest"] = str(manifest.path)
-    return {"outputs": outputs, "stats": stats}
+    return {"outputs": outputs, "stats": stats, "run": record}
 
 
 def _retire_outputs(settings: RegionSettings, out_dir: Path, reporter: Reporter) -> None:
@@ -183,12 +195,13 @@ def _retire_outputs(settings: RegionSettings, out_dir: Path, reporter: Reporter)
 
 def _describe(inputs: RegionInputs) -> str:
     if inputs.single:
-        text = f"input {inputs.single.path}"
-    else:
-        text = f"inputs: {len(inputs.rgb)} RVB file(s)" + (
-            f", {len(inputs.irc)} IRC file(s)" if inputs.irc else ""
+        return f"input {inputs.single.path}" + "".join(
+            f", {len(inputs.of(p.key))} {p.name} file(s)"
+            for p in PRODUCTS
+            if p.role == ELEVATION and inputs.of(p.key)
         )
-    return text + (f", {len(inputs.elevation)} elevation file(s)" if inputs.elevation else "")
+    counts = [f"{len(inputs.of(p.key))} {p.name} file(s)" for p in PRODUCTS if inputs.of(p.key)]
+    return "inputs: " + ", ".join(counts)
 
 
 def _base_settings(
@@ -202,18 +215,18 @@ def _base_settings(
     return replace(
         settings.block_settings(mosaic),
         outputs=OutputPaths(out_dir / BLOCKS_DIR / "block.tif"),
-        elevation=RasterBand(elevation, 1) if elevation else None,
+        elevation=RasterBand(elevation, elevation_product().bands[0].band) if elevation else None,
         threads=threads,
     )
 
 
-def _load(settings: RegionSettings | PredictSettings, reporter: Reporter) -> LoadedModel:
+def _load(run: RunOptions, reporter: Reporter) -> LoadedModel:
     """The model, loaded once here to check it before any worker starts."""
     loaded = load_model(
-        settings.model,
-        card_path=settings.card_path,
-        overrides=settings.overrides,
-        allow_download=settings.allow_download,
+        run.model,
+        card_path=run.card_path,
+        overrides=run.overrides,
+        allow_download=run.allow_download,
         say=reporter.log,
     )
     if loaded.architecture.uses_sentinel2:
@@ -224,19 +237,17 @@ def _load(settings: RegionSettings | PredictSettings, reporter: Reporter) -> Loa
     return loaded
 
 
-def _geometry(base: PredictSettings, reporter: Reporter, loaded: LoadedModel | None = None) -> Plan:
-    """The whole region's plan, exactly as `predict` would make it on the mosaic, with the
-    model (loaded here when not given) checked against the mosaic's bands."""
-    loaded = loaded or _load(base, reporter)
+def _geometry(
+    base: PredictSettings, reporter: Reporter, loaded: LoadedModel | None = None
+) -> Prepared:
+    """The whole region's plan: `predict`'s own planning step on the mosaic (the model, loaded
+    here when not given, checked against the mosaic's bands; the grid, area and tiling)."""
+    loaded = loaded or _load(base.run_options, reporter)
     src = open_raster(base.input)
     try:
-        card = loaded.card
-        mapping = resolve_raster_bands(src, card.channels, base.bands, base.elevation, card.name)
-        reporter.log(f"model {card.name} ({','.join(card.channels)}): {mapping.describe()}")
-        plan, _ = plan_run(base, loaded, src, reporter)
+        return prepare_run(base, src, reporter, loaded=loaded)
     finally:
         src.close()
-    return plan
 
 
 def _footprints(inputs: RegionInputs, plan: Plan) -> list[Bounds]:
@@ -262,20 +273,18 @@ def _blocks_left(
     kept = skipped = 0
     for block in blocks:
         record = manifest.blocks.get(block.id)
-        if record is not None and record.window == block.as_tuple and record.intact(out_dir):
+        if record is not None and record.window == block.window and record.intact(out_dir):
             kept += 1
             continue
         if not reaches(block, plan.processing, plan.area, footprints):
-            manifest.blocks[block.id] = BlockRecord(
-                block.id, block.as_tuple, SKIPPED, manifest.runs
-            )
+            manifest.blocks[block.id] = BlockRecord(block.id, block.window, SKIPPED, manifest.runs)
             skipped += 1
             continue
         manifest.blocks.pop(block.id, None)
         todo.append(block)
     reporter.log(
         f"{len(blocks)} block(s) of up to {max(b.width for b in blocks)} px over "
-        f"{plan.work.area_m2 / 1e6:.4f} km2 ({plan.work.width} x {plan.work.height} px): "
+        f"{plan.work.area_m2 / 1e6:.4f} km² ({plan.work.width} x {plan.work.height} px): "
         f"{kept} already done, {skipped} without data, {len(todo)} to map (run {manifest.runs})"
     )
     return todo
@@ -295,7 +304,7 @@ def _job(base: PredictSettings, block: Block, out_dir: Path, settings: RegionSet
         outputs=OutputPaths(paths["output"], paths.get("confidence")),
         stats=paths["stats"],
         polygons=paths.get("polygons"),
-        window=block.as_tuple,
+        window=block.window,
     )
     return BlockJob(block.id, block_settings, out_dir, tuple(files))
 
@@ -357,6 +366,8 @@ def _run_blocks(
                         fix = "start it again (or leave out --scheduler for local workers)"
                         raise _stopped(lost, manifest, fix)
                     record, fault = _record_of(future, block, manifest.runs, client)
+                    if future.status == "finished":  # what the block warned of, said here
+                        forward_warnings(future.result(), block.id, reporter)
                     t0 = time.perf_counter()
                     try:
                         manifest.record(record)
@@ -411,7 +422,7 @@ def _record_of(future: Any, block: Block, run: int, client: Any) -> tuple[BlockR
         result = future.result()
         record = BlockRecord(
             block.id,
-            block.as_tuple,
+            block.window,
             result["state"],
             run,
             outputs=result.get("outputs", {}),
@@ -425,7 +436,7 @@ def _record_of(future: Any, block: Block, run: int, client: Any) -> tuple[BlockR
     reason = f"{type(exc).__name__}: {exc}"
     if type(exc).__name__ == "KilledWorker":
         reason = death_reason(client, exc)
-    return BlockRecord(block.id, block.as_tuple, FAILED, run, reason=reason), ""
+    return BlockRecord(block.id, block.window, FAILED, run, reason=reason), ""
 
 
 def _summary(

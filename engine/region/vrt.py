@@ -1,7 +1,8 @@
 """GDAL virtual mosaics (VRT), written as XML: the region's input mosaic and its map mosaic.
 
-The input mosaic puts every product's tiles onto one grid, band by band (R, G, B from RVB, NIR
-from IRC band 1), so a read across file boundaries is one read and tile edges leave no seams.
+The input mosaic puts every product's tiles onto one grid, band by band, as the product table
+says (`engine.region.products`: R, G, B from RVB, NIR from IRC band 1), so a read across file
+boundaries is one read and tile edges leave no seams.
 An alpha band says where the RVB files are, and is declared every band's mask (GDAL takes an
 alpha band for the mask by itself only in 2- and 4-band datasets): the gaps between tiles are no
 data, never black pixels. Sources on other grids are placed by their bounds (GDAL resamples
@@ -17,15 +18,16 @@ raster whose bands have nodata.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from affine import Affine
 
-from engine.grid import Grid
+from engine.grid import Grid, Window
 from engine.io import style
 from engine.region.audit import RasterFile
+from engine.region.products import base_product, image_products
 
 _GDAL_TYPES = {
     "uint8": "Byte",
@@ -179,30 +181,32 @@ def mosaic_xml(grid: Grid, bands: Sequence[Band], mask: Band | None = None) -> s
     return "".join(out)
 
 
-def product_bands(rgb: Sequence[RasterFile], irc: Sequence[RasterFile]) -> Mosaic:
-    """R, G, B from RVB bands 1-3, NIR from IRC band 1 when given, the alpha band and the
-    mask: where RVB has data or, when a tile declares nodata, the minimum of the validity
-    layers (a pixel is valid where every band has data)."""
-    dtype = rgb[0].dtype
+def product_bands(files: Mapping[str, Sequence[RasterFile]]) -> Mosaic:
+    """The input mosaic of the image products' `files` (by product key): each product's bands
+    as its entry in `engine.region.products` gives them (R, G, B from RVB bands 1-3, NIR from
+    IRC band 1), the alpha band and the mask: where the base product has data or, when a tile
+    declares nodata, the minimum of the validity layers (a pixel is valid where every band has
+    data)."""
+    base = files[base_product().key]
+    dtype = base[0].dtype
     layers = [
-        (rgb, 1, "Red", "R (RVB 1)"),
-        (rgb, 2, "Green", "G (RVB 2)"),
-        (rgb, 3, "Blue", "B (RVB 3)"),
+        (files[p.key], b.band, b.colorinterp, p.band_label(b))
+        for p in image_products()
+        if files.get(p.key)
+        for b in p.bands
     ]
-    if irc:
-        layers.append((irc, 1, "Undefined", "NIR (IRC 1)"))
     bands = [
-        Band(tuple(Source(f, b, nodata=f.nodata) for f in files), dtype, interp, label)
-        for files, b, interp, label in layers
+        Band(tuple(Source(f, b, nodata=f.nodata) for f in product), dtype, interp, label)
+        for product, b, interp, label in layers
     ]
     alpha = 65535 if dtype == "uint16" else 255
-    if not any(f.nodata is not None for f in (*rgb, *irc)):
-        bands.append(Band(tuple(Source(f, 1, alpha) for f in rgb), dtype, "Alpha", "data present"))
-        mask = Band(tuple(Source(f, 1, 255) for f in rgb), "uint8", "Undefined")
+    if not any(f.nodata is not None for product, *_ in layers for f in product):
+        bands.append(Band(tuple(Source(f, 1, alpha) for f in base), dtype, "Alpha", "data present"))
+        mask = Band(tuple(Source(f, 1, 255) for f in base), "uint8", "Undefined")
         return Mosaic(tuple(bands), (), mask)
     validity = [
-        Band(tuple(Source(f, b, alpha, f.nodata) for f in files), dtype, "Undefined", label)
-        for files, b, _, label in layers
+        Band(tuple(Source(f, b, alpha, f.nodata) for f in product), dtype, "Undefined", label)
+        for product, b, _, label in layers
     ]
     sources = tuple(Layer(VALIDITY_NAME, i) for i in range(1, len(validity) + 1))
     bands.append(Band(sources, dtype, "Alpha", "data present", pixel_function="min"))
@@ -211,9 +215,9 @@ def product_bands(rgb: Sequence[RasterFile], irc: Sequence[RasterFile]) -> Mosai
     return Mosaic(tuple(bands), tuple(validity), mask)
 
 
-def map_xml(grid: Grid, blocks: Sequence[tuple[str, int, int, int, int]], title: str) -> str:
-    """The region's map: one Byte band over the blocks (path, col, row, width, height on
-    `grid`), nodata 0, with the FLAIR colour table and class names, so it opens styled."""
+def map_xml(grid: Grid, blocks: Sequence[tuple[str, Window]], title: str) -> str:
+    """The region's map: one Byte band over the blocks (path, and window on `grid`), nodata 0,
+    with the FLAIR colour table and class names, so it opens styled."""
     out = [
         _header(grid),
         '  <VRTRasterBand dataType="Byte" band="1">\n',
@@ -229,7 +233,13 @@ def map_xml(grid: Grid, blocks: Sequence[tuple[str, int, int, int, int]], title:
             r, g, b, a = table.get(code, (0, 0, 0, 0))
             out.append(f'      <Entry c1="{r}" c2="{g}" c3="{b}" c4="{a}"/>\n')
         out.append("    </ColorTable>\n")
-    for path, col, row, width, height in blocks:
+    for path, window in blocks:
+        col, row, width, height = (
+            int(window.col_off),
+            int(window.row_off),
+            int(window.width),
+            int(window.height),
+        )
         out.append(
             f'    <SimpleSource><SourceFilename relativeToVRT="1">{escape(path)}'
             f"</SourceFilename><SourceBand>1</SourceBand>{_rect('SrcRect', 0, 0, width, height)}"

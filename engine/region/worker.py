@@ -10,13 +10,14 @@ mosaic names the input tile behind it (one deleted or spoilt since the inputs we
 and an output error (a full disk, a read-only folder) is marked `fault: output`, since every
 other block writes to the same folder: the run stops there rather than fail them all.
 
-Test hooks, and nothing else: with `FLAIR_REGION_TEST_DIE=BLOCK_ID:MARKER` in a worker's
-environment, the worker process exits abruptly (`os._exit`) in the middle of that block, after
-its first tile, once: it creates MARKER first and never dies again while MARKER exists. With
-`FLAIR_REGION_TEST_DIE=BLOCK_ID` alone it dies on that block every time. With
-`FLAIR_REGION_TEST_HOG=BLOCK_ID` the worker takes memory in that block, after its first tile,
-64 MB at a time, until something kills it (Dask's memory limit; MemoryError past 3 GB). The
-fault-tolerance tests use them to kill a worker mid-block at a known point.
+A block's warnings (a block with no valid pixel, say) are kept in its result and said by the
+run's reporter as the block ends (`forward_warnings`), so they reach the user and the plugin.
+
+The test seam: `BLOCK_STEP_HOOKS`, callables run at every progress step of every block with the
+block's id and the phase (`inference` while its tiles run). It is empty in production; the
+fault-tolerance tests fill it from a Dask worker preload (`distributed.worker.preload`, the
+module `tests.fixtures.worker_faults`) to kill a worker mid-block, or make it take memory, at a
+known point. Nothing here knows of any fault.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.classes import N_CODES
 from engine.errors import EngineError, InputNotFound, InvalidInput, OutputError
 from engine.failures import io_errors, read_failure
 from engine.inference import Predictor
@@ -40,11 +43,10 @@ from engine.progress import Reporter
 from engine.region.manifest import DONE, FAILED, sha256_file
 from engine.settings import PredictSettings
 
-TEST_DIE_ENV = "FLAIR_REGION_TEST_DIE"
-TEST_HOG_ENV = "FLAIR_REGION_TEST_HOG"
 OUTPUT_FAULT = "output"  # a failed block's `fault`: its folder cannot take outputs
-_HOG_STEP_BYTES = 64 << 20
-_HOG_MAX_BYTES = 3 << 30
+
+# The test seam (module docstring): hook(block_id, phase) at every progress step of a block.
+BLOCK_STEP_HOOKS: list[Callable[[str, str], None]] = []
 
 _PREDICTORS: dict[tuple, Predictor] = {}
 _PREDICTORS_LOCK = threading.Lock()
@@ -87,37 +89,28 @@ def cached_predictor(settings: PredictSettings) -> Predictor:
 
 
 class _BlockReporter(Reporter):
-    """Silent; carries the test hooks that kill the process after a block's first tile."""
+    """Keeps a block's warnings for its result; runs the test seam's hooks at each step."""
 
     def __init__(self, block_id: str) -> None:
         super().__init__()
-        target, _, marker = os.environ.get(TEST_DIE_ENV, "").partition(":")
-        self._die = bool(target) and target == block_id
-        self._die_marker = Path(marker) if marker else None
-        self._hog = os.environ.get(TEST_HOG_ENV) == block_id
+        self.block_id = block_id
+        self.warnings: list[str] = []
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        if level.upper() == "WARNING":
+            with self._lock:
+                self.warnings.append(message)
 
     def advance(self, n: int = 1, **extra: Any) -> None:
         super().advance(n, **extra)
-        if self._hog and self.phase == "inference":
-            _hog_memory()
-        if not self._die or self.phase != "inference":
-            return
-        marker = self._die_marker
-        if marker is None:
-            os._exit(17)
-        if not marker.exists():
-            marker.write_text(str(os.getpid()))
-            os._exit(17)
+        for hook in BLOCK_STEP_HOOKS:
+            hook(self.block_id, self.phase)
 
 
-def _hog_memory() -> None:
-    """Take memory (touched, so resident) until the process is killed: a block that needs
-    more than the worker has, as the memory-limit test makes one."""
-    held = []
-    while len(held) * _HOG_STEP_BYTES < _HOG_MAX_BYTES:
-        held.append(bytearray(b"\1") * _HOG_STEP_BYTES)
-        time.sleep(0.02)  # the nanny looks every 100 ms
-    raise MemoryError(f"{TEST_HOG_ENV}: held {_HOG_MAX_BYTES >> 20} MB and was not killed")
+def forward_warnings(result: dict[str, Any], block_id: str, reporter: Reporter) -> None:
+    """Say a finished block's warnings on the run's reporter, each naming the block."""
+    for message in result.get("warnings", ()):
+        reporter.log(f"block {block_id}: {message}", "WARNING")
 
 
 def _vrt_sources(path: Path | str, depth: int = 0) -> list[str]:
@@ -196,12 +189,14 @@ def _unreadable(paths: list[str]) -> list[str]:
 
 
 def compute_block(job: BlockJob) -> dict[str, Any]:
-    """Map one block; returns its record's fields (state, outputs with checksums, counts)."""
+    """Map one block; returns its record's fields (state, outputs with checksums, counts) and
+    the warnings said while mapping it."""
     started = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    reporter = _BlockReporter(job.block_id)
     try:
         predictor = cached_predictor(job.settings)
-        result = run_predict(job.settings, _BlockReporter(job.block_id), predictor=predictor)
+        result = run_predict(job.settings, reporter, predictor=predictor)
     except OutputError as exc:  # a full disk: the run stops, every block writes there
         return {
             "state": FAILED,
@@ -209,6 +204,7 @@ def compute_block(job: BlockJob) -> dict[str, Any]:
             "fault": OUTPUT_FAULT,
             "worker": worker,
             "seconds": time.perf_counter() - started,
+            "warnings": reporter.warnings,
         }
     except EngineError as exc:  # the user's to fix (a broken tile): retrying would not help
         return {
@@ -216,8 +212,9 @@ def compute_block(job: BlockJob) -> dict[str, Any]:
             "reason": _read_reason(exc, job.settings),
             "worker": worker,
             "seconds": time.perf_counter() - started,
+            "warnings": reporter.warnings,
         }
-    counts = [0] * 20
+    counts = [0] * N_CODES
     counts[0] = int(result.stats["nodata_pixels"])
     for row in result.stats["classes"]:
         counts[row["code"]] = int(row["pixels"])
@@ -230,4 +227,5 @@ def compute_block(job: BlockJob) -> dict[str, Any]:
         "counts": counts,
         "seconds": round(time.perf_counter() - started, 3),
         "worker": worker,
+        "warnings": reporter.warnings,
     }

@@ -11,10 +11,10 @@ import os
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from engine.cli_values import BACKENDS  # auto, torch, openvino
 from engine.errors import InvalidInput
 from engine.runtime.cpu_features import CpuFeatures
 
-BACKENDS = ("auto", "torch", "openvino")
 BACKEND_OPTION = "--backend"
 BACKEND_ENV = "FLAIR_BACKEND"  # the default of --backend where it is not given (auto)
 

@@ -4,16 +4,19 @@
 field, `engine.models.card`); the Sentinel-2 sources, the preparation of super-patches and the
 U-T&T network read them from it. Its defaults are FLAIR-2's (shared/reference/UTT_FACTS.md), and
 `FLAIR2` is that default record: modules that need FLAIR-2's band order, calendar or years
-without a card take them from `FLAIR2`, never from a copy of the values.
+without a card take them from `FLAIR2`, never from a copy of the values. `Sentinel2Options` is
+what a run asks for (`--sentinel2`, `--year`, the acquisition), applied over the card's record.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import ModelError
+from engine.errors import InvalidInput, ModelError
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,28 @@ class Sentinel2Settings:
 
 FLAIR2 = Sentinel2Settings()
 """FLAIR-2's settings: the official U-T&T's band order, calendar and metadata years."""
+
+
+@dataclass(frozen=True)
+class Sentinel2Options:
+    """The Sentinel-2 options of a run (U-T&T): where the series comes from, which year, and
+    the aerial acquisition the metadata encodes. Unset values fall back to the model card's
+    settings or to what the raster's tags say."""
+
+    source: str | None = None  # stac[:URL], planetary-computer, catalog:PATH, flair:PATH
+    year: int | None = None
+    strict: bool = False  # a tile without a usable date is an error
+    acquisition_date: dt.date | None = None
+    acquisition_time: str | None = None  # HHhMM
+    camera: str | None = None
+    altitude_m: float | None = None
+    monthly_average: bool | None = None  # None: the model card's
+    cover_threshold: float | None = None  # None: the model card's
+
+    def __post_init__(self) -> None:
+        if self.cover_threshold is not None and not (
+            math.isfinite(self.cover_threshold) and self.cover_threshold > 0
+        ):
+            raise InvalidInput("--cover-threshold must be positive (0.5 in FLAIR-2)")
+        if self.altitude_m is not None and not math.isfinite(self.altitude_m):
+            raise InvalidInput(f"--altitude {self.altitude_m}: give a number of metres")

@@ -199,9 +199,11 @@ def _catalog_file(path: Path) -> Path:
         for name in ("catalog.json", "collection.json"):
             if (path / name).exists():
                 return (path / name).resolve()
-        raise InputNotFound(f"{path} holds no catalog.json or collection.json; give the file")
+        raise InputNotFound(
+            f"{path} holds no catalog.json or collection.json; give the file", path=str(path)
+        )
     if not path.exists():
-        raise InputNotFound(f"the STAC catalogue {path} does not exist")
+        raise InputNotFound(f"the STAC catalogue {path} does not exist", path=str(path))
     return path.resolve()
 
 

@@ -35,9 +35,9 @@ from ..classes import CITATION
 from ..compat import FLAG_ADVANCED, LAYER_HINT_RASTER, LAYER_HINT_VECTOR, TYPE_POLYGON
 from ..engine_command import engine_command
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import LOADING_PERCENT, ProgressMapper, run_engine
+from ..engine_runner import LOADING_PERCENT, STARTING_TEXT, ProgressMapper, run_engine
 from .base import FlairAlgorithm, engine_path
-from .zones import dialog_words, map_file, zones_source
+from .zones import map_file, zones_source
 
 GRIDS: tuple[tuple[str, str], ...] = (
     ("after", "the later map's (AFTER)"),
@@ -275,7 +275,7 @@ class ChangeAlgorithm(FlairAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        engine = require_engine()
+        engine = require_engine(feedback)
         before = map_file(
             self.parameterAsRasterLayer(parameters, self.BEFORE, context), "Earlier map (BEFORE)"
         )
@@ -301,7 +301,8 @@ class ChangeAlgorithm(FlairAlgorithm):
             feedback,
             mapper=ProgressMapper(CHANGE_RANGES if zones else CHANGE_ONLY_RANGES),
             env=engine_environment(engine.pythonpath),
-            explain=dialog_words(self.WORDS),
+            words=self.WORDS,
+            loading_text=STARTING_TEXT,  # no model to load
         )
         paths = output_paths(done.get("outputs") or {}, Path(out_dir))
         line = land_take_line(land_take_ha(done.get("stats") or {}, Path(paths["land_take"])))

@@ -22,8 +22,8 @@ from ..classes import CITATION
 from ..compat import LAYER_HINT_VECTOR, TYPE_POLYGON
 from ..engine_command import engine_command, evaluate_arguments
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import ProgressMapper, run_engine
-from ..evaluation_report import write_report_html
+from ..engine_runner import STARTING_TEXT, ProgressMapper, run_engine
+from ..evaluation_report import REPORT_PAGE, write_report_html
 from ..export import layer_file_path
 from .base import FlairAlgorithm, engine_path
 
@@ -54,15 +54,16 @@ class EvaluateAlgorithm(FlairAlgorithm):
             "survey. The reference is aligned onto the map's grid (nearest); no-data pixels "
             "(code 0) are left out. Metrics come from one confusion matrix: per-class IoU, "
             "precision, recall, F1, mIoU and overall accuracy.</p><ul>"
-            "<li><b>PREDICTION</b>: the map to evaluate (GeoTIFF of FLAIR codes).</li>"
-            "<li><b>REFERENCE</b>: the reference map (FLAIR codes).</li>"
-            "<li><b>MASK</b>: optional polygons; only pixels inside count.</li>"
-            "<li><b>REPORT</b>: folder receiving metrics.json, per_class.csv, "
+            "<li><b>Land-cover map</b>: the map to evaluate (GeoTIFF of FLAIR codes).</li>"
+            "<li><b>Reference map</b>: the reference map (FLAIR codes).</li>"
+            "<li><b>Evaluation area</b>: optional polygons; only pixels inside count.</li>"
+            "<li><b>Report folder</b>: receives report.html, metrics.json, per_class.csv, "
             "confusion_matrix.csv and PNG plots.</li>"
-            "<li><b>HTML report</b>: a page with the figures, the per-class table and the "
-            "plots; QGIS shows it in the Results Viewer.</li>"
-            "<li>Outputs: mIoU and overall accuracy (0 to 1), the metrics.json file, and the "
-            "confusion matrix, loaded as a table.</li></ul>"
+            "<li><b>HTML report</b>: the same page where you want it (by default a temporary "
+            "file, linking to the report folder's report.html, which stays); QGIS shows it in "
+            "the Results Viewer.</li>"
+            "<li>Outputs: mIoU and overall accuracy in percent (0 to 100), the metrics.json "
+            "file, and the confusion matrix, loaded as a table.</li></ul>"
             f"<p>{CITATION}</p>"
         )
 
@@ -86,8 +87,8 @@ class EvaluateAlgorithm(FlairAlgorithm):
             )
         )
         self.addOutput(QgsProcessingOutputFile(self.CONFUSION, "Confusion matrix (CSV)"))
-        self.addOutput(QgsProcessingOutputNumber(self.MIOU, "mIoU"))
-        self.addOutput(QgsProcessingOutputNumber(self.OVERALL_ACCURACY, "Overall accuracy"))
+        self.addOutput(QgsProcessingOutputNumber(self.MIOU, "mIoU (%)"))
+        self.addOutput(QgsProcessingOutputNumber(self.OVERALL_ACCURACY, "Overall accuracy (%)"))
         self.addOutput(QgsProcessingOutputFile(self.METRICS, "Metrics (JSON)"))
 
     def processAlgorithm(  # noqa: N802
@@ -96,7 +97,7 @@ class EvaluateAlgorithm(FlairAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        engine = require_engine()
+        engine = require_engine(feedback)
         paths = []
         for name in (self.PREDICTION, self.REFERENCE):
             layer = self.parameterAsRasterLayer(parameters, name, context)
@@ -116,7 +117,11 @@ class EvaluateAlgorithm(FlairAlgorithm):
         Path(report).mkdir(parents=True, exist_ok=True)
         command = engine_command(engine.python, evaluate_arguments(*paths, report, mask))
         done = run_engine(
-            command, feedback, mapper=ProgressMapper({}), env=engine_environment(engine.pythonpath)
+            command,
+            feedback,
+            mapper=ProgressMapper({}),
+            env=engine_environment(engine.pythonpath),
+            loading_text=STARTING_TEXT,  # no model to load
         )
         stats = done.get("stats") or {}
         outputs = done.get("outputs") or {}
@@ -124,11 +129,14 @@ class EvaluateAlgorithm(FlairAlgorithm):
         if not stats and Path(metrics).exists():
             stats = json.loads(Path(metrics).read_text(encoding="utf-8"))
         miou, accuracy = _figure(stats, "miou"), _figure(stats, "overall_accuracy")
-        feedback.pushInfo(f"mIoU {miou:.4f}, overall accuracy {accuracy:.4f}; report in {report}")
-        page = self.parameterAsFileOutput(parameters, self.REPORT_HTML, context) or str(
-            Path(report) / "report.html"
-        )  # scripts that leave it out get it too
-        write_report_html(Path(report), Path(page))
+        saved = write_report_html(Path(report), Path(report) / REPORT_PAGE)  # always, kept
+        feedback.pushInfo(
+            f"mIoU {miou:.2f} %, overall accuracy {accuracy:.2f} %; report in {report} "
+            f"({REPORT_PAGE})"
+        )
+        page = self.parameterAsFileOutput(parameters, self.REPORT_HTML, context) or str(saved)
+        if Path(page).resolve() != saved.resolve():  # e.g. the default temporary file
+            write_report_html(Path(report), Path(page), saved)
         confusion = str(outputs.get("confusion_matrix") or Path(report) / "confusion_matrix.csv")
         if Path(confusion).is_file():
             details = QgsProcessingContext.LayerDetails(
@@ -149,8 +157,9 @@ class EvaluateAlgorithm(FlairAlgorithm):
 
 
 def _figure(stats: dict[str, Any], key: str) -> float:
+    """A score of the engine's (a fraction) in percent, as every figure is shown."""
     value = stats.get(key)
     try:
-        return float(value) if value is not None else float("nan")
+        return 100.0 * float(value) if value is not None else float("nan")
     except (TypeError, ValueError):
         return float("nan")

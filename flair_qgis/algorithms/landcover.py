@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,8 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from ..bands import BandMapping, resolve_bands
 from ..engine_command import (
+    CHANNELS,
     PredictRequest,
     acquisition_date,
     engine_command,
@@ -27,11 +25,10 @@ from ..engine_command import (
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import run_engine
 from ..export import check_budget, export_layer, is_rgba_image, layer_file_path, plan_export
-from ..fields import for_dialog
 from ..models import AUTO, model_choices
 from ..styling import ensure_style_file, name_results
 from .base import FlairAlgorithm, engine_path
-from .landcover_params import LandcoverParameters, landcover_help
+from .landcover_params import OUTPUTS, LandcoverParameters, landcover_help
 
 MODEL_RES_M = 0.2
 
@@ -55,7 +52,7 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        engine = require_engine()
+        engine = require_engine(feedback)
         feedback.pushInfo(
             f"FLAIR engine: {engine.python} (from {engine.origin})"
             + (f", engine source {engine.pythonpath}" if engine.pythonpath else "")
@@ -63,9 +60,10 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException("INPUT is not a valid raster layer.")
-        model, card, architecture = self._model(parameters, context)
+        model, card = self._model(parameters, context)
         rgba = is_rgba_image(layer)
-        bands = BandMapping(1, 2, 3) if rgba else self._bands(parameters, context, layer)
+        # only the bands the user set: the engine's band rule completes the others
+        bands = {"R": 1, "G": 2, "B": 3} if rgba else self._bands(parameters, context, layer)
         extent = None
         if parameters.get(self.EXTENT) not in (None, ""):
             extent = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
@@ -78,30 +76,25 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
                 "and blue exist; choose an RGB model (or Automatic)."
             )
         elevation = self._elevation(parameters, context, layer, extent, plan, limit, feedback)
-        if elevation:
-            bands = BandMapping(bands.red, bands.green, bands.blue, bands.nir)
+        if elevation:  # elevation comes from the separate raster
+            bands.pop("E", None)
 
-        outputs = {
-            self.OUTPUT: self.parameterAsOutputLayer(parameters, self.OUTPUT, context),
-            self.CONFIDENCE: self.parameterAsOutputLayer(parameters, self.CONFIDENCE, context)
-            or "",
-            self.STATS: self.parameterAsFileOutput(parameters, self.STATS, context) or "",
-            self.POLYGONS: self.parameterAsOutputLayer(parameters, self.POLYGONS, context) or "",
+        outputs = {  # the engine's output table: one destination parameter per output
+            o.field: engine_path(
+                (
+                    self.parameterAsFileOutput
+                    if o.kind == OUTPUTS.FILE
+                    else self.parameterAsOutputLayer
+                )(parameters, o.field, context)
+                or ""
+            )
+            for o in OUTPUTS.plugin_outputs()
         }
-        outputs = {k: engine_path(v) for k, v in outputs.items()}
-        band_names = (
-            self.BAND_RED,
-            self.BAND_GREEN,
-            self.BAND_BLUE,
-            self.BAND_NIR,
-            self.BAND_ELEVATION,
-        )
-        chosen = rgba or any(parameters.get(n) not in (None, "", 0, -1) for n in band_names)
         request = PredictRequest(
             input_path=str(input_path),
             output_path=outputs[self.OUTPUT],
             model=model,
-            bands=bands.engine_bands() if chosen else (),
+            bands=bands,
             card_path=card,
             elevation=elevation,
             extent=None
@@ -119,14 +112,17 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             confidence_path=outputs[self.CONFIDENCE],
             stats_path=outputs[self.STATS],
             polygons_path=outputs[self.POLYGONS],
-            sentinel2=self._sentinel2(parameters, context, architecture, feedback),
+            sentinel2=self._sentinel2(parameters, context),
             year=self._optional_int(parameters, self.YEAR, context, 0),
             acquisition_date=self._acquisition_date(parameters, context),
             strict=self.parameterAsBool(parameters, self.STRICT_SENTINEL2, context),
         )
         shown_model = "automatic (the engine says which and why)" if model == AUTO else model
+        rule = "band descriptions, colour interpretation, then order"
         shown_bands = (
-            bands.describe() if chosen else "automatic (colour interpretation, then order)"
+            f"{', '.join(f'{c}={b}' for c, b in bands.items())}, the others automatic ({rule})"
+            if bands
+            else f"automatic ({rule})"
         )
         feedback.pushInfo(
             f"Model: {shown_model}; bands: {shown_bands}"
@@ -138,12 +134,15 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             feedback,
             cleanup,
             env=engine_environment(engine.pythonpath),
-            explain=for_dialog,
         )
         ensure_style_file(outputs[self.OUTPUT])
-        used = _model_used(done.get("log") or []) or _model_name(model)
+        used = model_run(done) or _model_name(model)
         name_results(
-            context, outputs[self.OUTPUT], outputs[self.CONFIDENCE], f"{layer.name()} - {used}"
+            context,
+            outputs[self.OUTPUT],
+            outputs[self.CONFIDENCE],
+            f"{layer.name()} - {used}",
+            outputs[self.POLYGONS],
         )
         for summary in (runtime_summary(done), stats_summary(done.get("stats") or {})):
             if summary:
@@ -151,39 +150,34 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         return {key: value for key, value in outputs.items() if value}
 
     # parameter helpers -----------------------------------------------------------------------
-    def _model(
-        self, parameters: dict[str, Any], context: QgsProcessingContext
-    ) -> tuple[str, str, str]:
-        """(model argument, card path, architecture or '' when unknown)."""
+    def _model(self, parameters: dict[str, Any], context: QgsProcessingContext) -> tuple[str, str]:
+        """(model argument, card path); which architecture it is, the engine says."""
         card = self.parameterAsFile(parameters, self.MODEL_CARD, context) or ""
         model_file = self.parameterAsFile(parameters, self.MODEL_FILE, context) or ""
         if model_file:
-            return model_file, card, _card_architecture(card)
+            return model_file, card
         choices = model_choices()
         index = self.parameterAsEnum(parameters, self.MODEL, context)
         entry = choices[index] if 0 <= index < len(choices) else choices[0]
-        return entry.name, card, entry.architecture
+        return entry.name, card
 
     def _bands(
         self, parameters: dict[str, Any], context: QgsProcessingContext, layer: QgsRasterLayer
-    ) -> BandMapping:
-        def band(name: str) -> int | None:
-            return self._optional_int(parameters, name, context, 0) or None
-
-        mapping = resolve_bands(
-            layer,
-            band(self.BAND_RED),
-            band(self.BAND_GREEN),
-            band(self.BAND_BLUE),
-            band(self.BAND_NIR),
-            band(self.BAND_ELEVATION),
-        )
-        for number in mapping.engine_bands():
+    ) -> dict[str, int]:
+        """The bands the user set, by channel (R, G, B, NIR, E); the engine completes the rest
+        by its own band rule, so there is one rule, not two."""
+        names = (self.BAND_RED, self.BAND_GREEN, self.BAND_BLUE, self.BAND_NIR, self.BAND_ELEVATION)
+        bands = {
+            channel: number
+            for channel, name in zip(CHANNELS, names, strict=True)
+            if (number := self._optional_int(parameters, name, context, 0)) > 0
+        }
+        for number in bands.values():
             if not 1 <= number <= layer.bandCount():
                 raise QgsProcessingException(
                     f"Band {number} does not exist: {layer.name()} has {layer.bandCount()} bands."
                 )
-        return mapping
+        return bands
 
     def _optional_int(
         self, parameters: dict[str, Any], name: str, context: QgsProcessingContext, default: int
@@ -256,28 +250,23 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
         self,
         parameters: dict[str, Any],
         context: QgsProcessingContext,
-        architecture: str,
-        feedback: QgsProcessingFeedback,
     ) -> str | None:
+        """The Sentinel-2 source asked for; for a model that takes none, the engine says it
+        ignores it (its architecture table knows, the plugin does not guess)."""
         kind = self.SENTINEL2_VALUES[
             self.parameterAsEnum(parameters, self.SENTINEL2_SOURCE, context)
         ]
         location = self.parameterAsString(parameters, self.SENTINEL2_LOCATION, context) or ""
         try:
-            spec = sentinel2_spec(kind, location)
+            return sentinel2_spec(kind, location)
         except ValueError as exc:
             raise QgsProcessingException(str(exc)) from exc
-        if spec and architecture == "unet":
-            feedback.pushWarning(
-                "The chosen model is a U-Net on the aerial image alone: the "
-                "Sentinel-2 parameters are ignored."
-            )
-            return None
-        return spec
 
 
 def stats_summary(stats: dict[str, Any], top: int = 5) -> str:
-    """ "Mapped 0.33 ha: brushwood 80.2 %, other 18.8 %, ..." from the engine's stats."""
+    """ "Mapped 0.0033 km²: brushwood 80.2 %, other 18.8 %, ..." from the engine's stats.
+
+    The map's area in km², as the engine's log gives it; hectares are for per-class tables."""
     classes = [c for c in stats.get("classes", []) if isinstance(c, dict) and c.get("percent")]
     if not classes:
         return ""
@@ -285,30 +274,21 @@ def stats_summary(stats: dict[str, Any], top: int = 5) -> str:
     shares = ", ".join(
         f"{c.get('name', c.get('code'))} {float(c['percent']):.1f} %" for c in classes[:top]
     )
-    area = stats.get("mapped_area_ha")
-    return f"Mapped {float(area):.2f} ha: {shares}" if area is not None else f"Classes: {shares}"
+    area = stats.get("mapped_area_m2")
+    if area is None:
+        return f"Classes: {shares}"
+    return f"Mapped {float(area) / 1e6:.4f} km\u00b2: {shares}"
 
 
-def _model_used(log: list[str]) -> str:
-    """The model the engine ran, from its log line "model NAME (architecture, channels): ..."."""
-    for message in log:
-        found = re.match(r"model (\S+) \(", message)
-        if found:
-            return found.group(1)
-    return ""
+def model_run(done: dict[str, Any]) -> str:
+    """The model the engine ran, from the done event's run record ('' when it has none)."""
+    run = done.get("run") if isinstance(done.get("run"), dict) else {}
+    model = run.get("model") if isinstance(run.get("model"), dict) else {}
+    name = str(model.get("name") or "")
+    return _model_name(name) if name else ""
 
 
 def _model_name(model: str) -> str:
     """A model as a layer name shows it: a checkpoint by its file name."""
     suffixes = (".pth", ".ckpt", ".pt", ".safetensors")
     return Path(model).stem if model.endswith(suffixes) else model
-
-
-def _card_architecture(card_path: str) -> str:
-    """The architecture a model card names, or '' (the engine then decides)."""
-    if not card_path:
-        return ""
-    try:
-        return str(json.loads(Path(card_path).read_text(encoding="utf-8")).get("architecture", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""

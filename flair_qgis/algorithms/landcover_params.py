@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from qgis.core import (
@@ -29,6 +30,7 @@ from ..engine_command import (
     OUTPUT_RESOLUTIONS,
     SENTINEL2_SOURCES,
 )
+from ..engine_shared import engine_module
 from ..fields import BY_NAME
 from ..fields import form_label as label
 from ..models import DEFAULT_MODEL_INDEX, model_options
@@ -39,26 +41,34 @@ BACKEND_HELP = (
     "cached, gives the same logits as PyTorch on a test tile; else PyTorch, which also runs "
     "CUDA. The log says which ran and why."
 )
+OUTPUTS = engine_module("io.output_table")  # the engine's output table (plain Python)
+# The engine's band rule (engine/io/bands.py), which completes the bands left empty: the plugin
+# sends only the bands set here.
+BAND_RULE = (
+    "Empty: automatic. The bands set are kept; the others are found, in this order, by the "
+    "band descriptions (red, green, blue, NIR, elevation, also in French: rouge, PIR, MNS...), "
+    "then the colour interpretation (red, green, blue, near infrared), then the remaining "
+    "bands in the order R, G, B, NIR, elevation. Alpha bands are never used."
+)
 HELP: dict[str, str] = {
     "INPUT": "Orthophoto (8-bit, ideally 0.2 m). Any raster layer: files are read directly, "
     "other layers (WMS, XYZ, VRT, virtual) are exported to a temporary GeoTIFF first.",
-    "BAND_RED": "Band holding red. Automatic (empty): the band marked red, else band 1.",
-    "BAND_GREEN": "Band holding green. Automatic (empty): the band marked green, else band 2.",
-    "BAND_BLUE": "Band holding blue. Automatic (empty): the band marked blue, else band 3.",
-    "BAND_NIR": "Band holding near infrared. Automatic (empty): the first other non-alpha band "
-    "(usually 4), if any.",
-    "BAND_ELEVATION": "Band of the orthophoto holding elevation (nDSM). Automatic (empty): the "
-    "second other non-alpha band (usually 5), if any. Ignored when a separate "
-    "elevation raster is set.",
+    "BAND_RED": f"Band holding red. {BAND_RULE}",
+    "BAND_GREEN": f"Band holding green. {BAND_RULE}",
+    "BAND_BLUE": f"Band holding blue. {BAND_RULE}",
+    "BAND_NIR": f"Band holding near infrared. {BAND_RULE}",
+    "BAND_ELEVATION": "Band of the orthophoto holding elevation (nDSM). Ignored when a "
+    f"separate elevation raster is set. {BAND_RULE}",
     "ELEVATION": "Separate elevation (nDSM) raster, for models using elevation (RGBIE); aligned "
     "on the fly.",
-    "ELEVATION_BAND": "Band of the separate elevation raster (automatic: 1).",
+    "ELEVATION_BAND": "Band of the separate elevation raster. Not set (automatic): band 1.",
     "MODEL": "Automatic: the best registered model the layer's bands (and the elevation raster) "
-    "can feed, named in the log with the reason. Or a registered model; its weights "
-    "come from the weights folder (Processing > Options > Providers > FLAIR), the "
-    "Hugging Face cache, or are downloaded from the Hugging Face hub.",
-    "MODEL_FILE": "A checkpoint file (.pth/.ckpt) to use instead of the model list, e.g. the "
-    "official weights downloaded on another machine.",
+    "can feed whose weights are on this computer, named in the log with the reason and with "
+    "any better model you could download; with none here, the best one is downloaded. Or a "
+    "registered model; its weights come from the weights folder (Processing > Options > "
+    "Providers > FLAIR), the Hugging Face cache, or are downloaded from the Hugging Face hub.",
+    "MODEL_FILE": "Model checkpoint (.pth/.ckpt/.safetensors) to use instead of the model "
+    "list, e.g. the official weights downloaded on another machine.",
     "MODEL_CARD": "Model card (JSON) describing the checkpoint (channels, classes, normalisation).",
     "EXTENT": "Only process this area. Empty: the whole layer.",
     "MASK": "Only process inside these polygons; the rest is no data.",
@@ -82,21 +92,27 @@ HELP: dict[str, str] = {
     "STRICT_SENTINEL2": "U-T&T: stop with an error at a tile without a usable Sentinel-2 date "
     "(all cloudy or snowy, or not covered) instead of mapping it from the "
     "aerial image alone.",
-    "OUTPUT": "Land-cover map: GeoTIFF of FLAIR codes 1 to 19, 0 = no data, with colour table "
-    "and a .qml style beside it. Loaded as '<input> - <model>'.",
-    "CONFIDENCE": "Optional confidence raster: probability of the winning class, 0-255 for "
-    "0-100 %, loaded with a percentage colour ramp.",
-    "STATS": "Optional class-area statistics (.json or .csv).",
-    "POLYGONS": "Optional land-cover polygons (GeoPackage).",
+    # the outputs: from the engine's output table
+    **{o.field: o.plugin_help for o in OUTPUTS.plugin_outputs()},
 }
-# the U-T&T fields: advanced, so a U-Net user (most users) does not see them
-SENTINEL2_FIELDS = (
-    "SENTINEL2_SOURCE",
-    "SENTINEL2_LOCATION",
-    "YEAR",
-    "ACQUISITION_DATE",
-    "STRICT_SENTINEL2",
-)
+# the engine writes these as files itself: no memory layer, no database table
+NON_FILE_REFUSED = tuple(o.field for o in OUTPUTS.plugin_outputs() if o.kind != OUTPUTS.FILE)
+
+
+def output_parameter(entry: Any) -> QgsProcessingParameterDefinition:
+    """The dialog's parameter of an entry of the engine's output table: the map is required,
+    the others optional and not created unless asked for."""
+    required = entry.key == "output"
+    optional = {"optional": not required, "createByDefault": required}
+    if entry.kind == OUTPUTS.RASTER:
+        return QgsProcessingParameterRasterDestination(entry.field, label(entry.field), **optional)
+    if entry.kind == OUTPUTS.VECTOR:
+        return QgsProcessingParameterVectorDestination(
+            entry.field, label(entry.field), TYPE_POLYGON, **optional
+        )
+    return QgsProcessingParameterFileDestination(
+        entry.field, label(entry.field), entry.file_filter, **optional
+    )
 
 
 class LandcoverParameters:
@@ -261,39 +277,13 @@ class LandcoverParameters:
                 ),
                 True,
             ),
-            (QgsProcessingParameterRasterDestination(self.OUTPUT, label(self.OUTPUT)), False),
-            (
-                QgsProcessingParameterRasterDestination(
-                    self.CONFIDENCE, label(self.CONFIDENCE), optional=True, createByDefault=False
-                ),
-                False,
-            ),
-            (
-                QgsProcessingParameterFileDestination(
-                    self.STATS,
-                    label(self.STATS),
-                    "JSON (*.json);;CSV (*.csv)",
-                    optional=True,
-                    createByDefault=False,
-                ),
-                False,
-            ),
-            (
-                QgsProcessingParameterVectorDestination(
-                    self.POLYGONS,
-                    label(self.POLYGONS),
-                    TYPE_POLYGON,
-                    optional=True,
-                    createByDefault=False,
-                ),
-                False,
-            ),
+            *[(output_parameter(o), False) for o in OUTPUTS.plugin_outputs()],
         ]
         for param, is_advanced in params:
             param.setHelp(HELP.get(param.name(), ""))
             if is_advanced:
                 param.setFlags(param.flags() | FLAG_ADVANCED)
-            if param.name() in (self.OUTPUT, self.CONFIDENCE, self.POLYGONS):
+            if param.name() in NON_FILE_REFUSED:
                 param.setSupportsNonFileBasedOutput(False)
             self.addParameter(param)
 
@@ -309,5 +299,9 @@ def landcover_help(plain: bool = False) -> str:
     )
     if plain:
         return f"{intro}\n\nClasses (code, colour, name):\n{class_table_text()}\n\n{CITATION}"
-    params = "".join(f"<li><b>{BY_NAME[k].label}</b>: {v}</li>" for k, v in HELP.items())
+    # escaped: the help's own placeholders (<input> - <model>) are text, not HTML tags
+    params = "".join(
+        f"<li><b>{html.escape(BY_NAME[k].label)}</b>: {html.escape(v)}</li>"
+        for k, v in HELP.items()
+    )
     return f"<p>{intro}</p><ul>{params}</ul><p>Classes:</p>{class_table_html()}<p>{CITATION}</p>"

@@ -7,6 +7,7 @@ same parameters resumes. At the end the styled VRT mosaic of the blocks is loade
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +31,19 @@ from ..compat import FILE_FOLDER, FLAG_ADVANCED, LAYER_HINT_RASTER, TYPE_POLYGON
 from ..engine_command import BACKEND_CHOICES, BACKENDS, engine_command, runtime_summary
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import ProgressMapper, run_engine
+from ..engine_shared import engine_module
 from ..export import layer_file_path
 from ..fields import form_label
-from ..models import DEFAULT_MODEL_INDEX, model_choices, model_options
+from ..models import AUTO, DEFAULT_MODEL_INDEX, model_choices, model_options
 from ..styling import name_results
 from .base import FlairAlgorithm, engine_path
+from .landcover import model_run
 from .landcover_params import BACKEND_HELP
 
-PRODUCTS = (
-    ("RGB", "RVB (R, G, B)", "--rgb"),
-    ("IRC", "IRC (NIR, R, G)", "--irc"),
-    ("ELEVATION", "Elevation", "--elevation"),
-)
+# the engine's tables (plain Python, read from its source): the input products, one folder and
+# one layer list each, and the optional outputs, one checkbox each
+PRODUCTS = engine_module("region.products")
+OUTPUTS = engine_module("io.output_table")
 # the engine's phases: blocks fill the bar, merging the polygons ends it
 REGION_RANGES = {"region": (3.0, 95.0), "polygons": (95.0, 100.0)}
 
@@ -49,7 +51,8 @@ REGION_RANGES = {"region": (3.0, 95.0), "polygons": (95.0, 100.0)}
 def product_sources(folder: str, pattern: str, layers: list[str]) -> list[str]:
     """What the engine gets for one product: `folder/pattern` (a recursive glob), then layers'
     files."""
-    sources = [engine_path(str(Path(folder) / (pattern or "**/*.jp2")))] if folder else []
+    pattern = pattern or PRODUCTS.DEFAULT_PATTERN
+    sources = [engine_path(str(Path(folder) / pattern))] if folder else []
     return sources + [engine_path(p) for p in layers if p]
 
 
@@ -61,11 +64,11 @@ def region_arguments(
     workers: int = 0,
     threads: int = 0,
     scheduler: str = "",
-    confidence: bool = False,
-    polygons: bool = False,
+    outputs: Sequence[str] = (),
     backend: str = "auto",
 ) -> list[str]:
-    """The argument list of `engine region`."""
+    """The argument list of `engine region`; `outputs`: the options of the optional outputs
+    asked for (`--confidence`)."""
     args = ["region", out_dir]
     for option, sources in products.items():
         if sources:
@@ -79,11 +82,9 @@ def region_arguments(
         args += ["--workers", str(workers)]
     if threads:
         args += ["--threads-per-worker", str(threads)]
-    if confidence:
-        args.append("--confidence")
-    if polygons:
-        args.append("--polygons")
-    return args + ["--backend", backend, "--progress", "json"]
+    args += outputs
+    # as the segmentation dialog: missing weights are fetched (and the log says so first)
+    return args + ["--backend", backend, "--download", "--progress", "json"]
 
 
 class LandcoverRegionAlgorithm(FlairAlgorithm):
@@ -97,8 +98,6 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
     WORKERS = "WORKERS"
     THREADS = "THREADS"
     SCHEDULER = "SCHEDULER"
-    CONFIDENCE = "CONFIDENCE"
-    POLYGONS = "POLYGONS"
     BACKEND = "BACKEND"
     OUTPUT = "OUTPUT"
 
@@ -117,8 +116,12 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             "The output folder receives one GeoTIFF per block, <tt>landcover.vrt</tt> (loaded, "
             "styled, at the end), statistics and a manifest: run the algorithm again with the "
             "same parameters to resume after a crash or a cancel.</p><ul>"
-            "<li><b>Folder + pattern</b>: <tt>**/*.jp2</tt> finds the tiles in every "
-            "subfolder.</li><li><b>IRC</b> gives the NIR channel (R, G, B, NIR models).</li>"
+            "<li><b>Folder + pattern</b>: <tt>**/*.{jp2,tif,tiff}</tt> finds JPEG 2000 and "
+            "GeoTIFF tiles in every subfolder.</li><li><b>IRC</b> gives the NIR channel "
+            "(R, G, B, NIR and near-infrared models).</li>"
+            "<li><b>Model</b>: Automatic picks the best model the products (RVB, IRC, "
+            "elevation) can feed whose weights are on this computer, and names in the log a "
+            "better one you could download; with none here, the best one is downloaded.</li>"
             "<li><b>Workers</b>: 0 sizes the local cluster from the cores and memory.</li>"
             "<li><b>Scheduler</b>: tcp://HOST:8786 of a cluster whose workers see the same "
             "folders.</li></ul>"
@@ -126,7 +129,8 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         )
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:  # noqa: N802
-        for key, label, _ in PRODUCTS:
+        for product in PRODUCTS.PRODUCTS:
+            key, label = product.key.upper(), product.label
             self.addParameter(
                 QgsProcessingParameterFile(
                     f"{key}_FOLDER", f"{label} folder", behavior=FILE_FOLDER, optional=True
@@ -139,7 +143,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             )
         self.addParameter(
             QgsProcessingParameterString(
-                self.PATTERN, "File pattern in the folders", defaultValue="**/*.jp2"
+                self.PATTERN, "File pattern in the folders", defaultValue=PRODUCTS.DEFAULT_PATTERN
             )
         )
         self.addParameter(
@@ -154,7 +158,10 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterFile(
-                self.MODEL_FILE, "Checkpoint file instead of the list", optional=True
+                self.MODEL_FILE,
+                "Model checkpoint (.pth/.ckpt/.safetensors) instead of the list",
+                optional=True,
+                fileFilter="Checkpoints (*.pth *.ckpt *.pt *.safetensors)",
             )
         )
         self.addParameter(
@@ -172,16 +179,14 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
                 self.SCHEDULER, "Dask scheduler address (instead of local workers)", optional=True
             )
         )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.CONFIDENCE, "Confidence mosaic too", defaultValue=False
+        for entry in OUTPUTS.region_outputs():  # CONFIDENCE, POLYGONS: "also ..." checkboxes
+            self.addParameter(
+                QgsProcessingParameterBoolean(
+                    entry.field,
+                    entry.region_help[:1].upper() + entry.region_help[1:],
+                    defaultValue=False,
+                )
             )
-        )
-        self.addParameter(
-            QgsProcessingParameterBoolean(
-                self.POLYGONS, "Polygons too (one GeoPackage)", defaultValue=False
-            )
-        )
         backend = QgsProcessingParameterEnum(
             self.BACKEND, form_label(self.BACKEND), list(BACKEND_CHOICES), defaultValue=0
         )
@@ -199,22 +204,25 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        engine = require_engine()
+        engine = require_engine(feedback)
         pattern = self.parameterAsString(parameters, self.PATTERN, context)
         products = {
-            option: product_sources(
-                self.parameterAsFile(parameters, f"{key}_FOLDER", context) or "",
+            product.option: product_sources(
+                self.parameterAsFile(parameters, f"{product.key.upper()}_FOLDER", context) or "",
                 pattern,
                 [
                     str(layer_file_path(layer) or "")
-                    for layer in self.parameterAsLayerList(parameters, f"{key}_LAYERS", context)
+                    for layer in self.parameterAsLayerList(
+                        parameters, f"{product.key.upper()}_LAYERS", context
+                    )
                 ],
             )
-            for key, _, option in PRODUCTS
+            for product in PRODUCTS.PRODUCTS
         }
-        if not products["--rgb"]:
+        base = PRODUCTS.base_product()
+        if not products[base.option]:
             raise QgsProcessingException(
-                "Give the RVB product: a folder (with the file pattern) or layers."
+                f"Give the {base.name} product: a folder (with the file pattern) or layers."
             )
         mask = ""
         if parameters.get(self.MASK) not in (None, ""):
@@ -231,8 +239,11 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             self.parameterAsInt(parameters, self.WORKERS, context),
             self.parameterAsInt(parameters, self.THREADS, context),
             self.parameterAsString(parameters, self.SCHEDULER, context).strip(),
-            self.parameterAsBool(parameters, self.CONFIDENCE, context),
-            self.parameterAsBool(parameters, self.POLYGONS, context),
+            [
+                entry.option
+                for entry in OUTPUTS.region_outputs()
+                if self.parameterAsBool(parameters, entry.field, context)
+            ],
             BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)],
         )
         done = run_engine(
@@ -242,7 +253,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             env=engine_environment(engine.pythonpath),
         )
         outputs = done.get("outputs") or {}
-        mosaic = str(outputs.get("output") or Path(out_dir) / "landcover.vrt")
+        mosaic = str(outputs.get("output") or Path(out_dir) / OUTPUTS.output("output").region_file)
         stats = done.get("stats") or {}
         if summary := runtime_summary(done):
             feedback.pushInfo(summary)
@@ -261,18 +272,20 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
             context,
             mosaic,
             str(outputs.get("confidence") or ""),
-            f"{Path(out_dir).name} - FLAIR land cover",
+            # "<folder> - <model>": the model the engine ran (Automatic's choice), from `done`
+            f"{Path(out_dir).name} - {model_run(done) or 'FLAIR land cover'}",
+            str(outputs.get("polygons") or ""),
         )
         return {self.OUTPUT: mosaic, self.OUTPUT_FOLDER: out_dir}
 
     def _model(self, parameters: dict[str, Any], context: QgsProcessingContext) -> list[str]:
-        """`--model` for the engine: the checkpoint file, a listed model, or nothing (the
-        engine's default model)."""
+        """`--model` for the engine: the checkpoint file, a listed model, or `auto` for
+        "Automatic" (the engine chooses from the products and the weights it finds)."""
         checkpoint = self.parameterAsFile(parameters, self.MODEL_FILE, context)
         if checkpoint:
             return ["--model", checkpoint]
         index = self.parameterAsEnum(parameters, self.MODEL, context)
         choices = model_choices()
-        if 0 < index < len(choices):
+        if 0 <= index < len(choices):
             return ["--model", choices[index].name]
-        return []
+        return ["--model", AUTO]

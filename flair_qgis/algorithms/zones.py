@@ -8,8 +8,6 @@ zones layer is loaded, so it can be joined, styled and charted at once.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +29,9 @@ from ..classes import CITATION
 from ..compat import TYPE_POLYGON
 from ..engine_command import engine_command
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import LOADING_PERCENT, ProgressMapper, run_engine
+from ..engine_runner import LOADING_PERCENT, STARTING_TEXT, ProgressMapper, run_engine
 from ..export import layer_file_path
 from .base import FlairAlgorithm, engine_path
-
-_OPTION = re.compile(r"(?<![\w-])(--[a-z0-9][a-z0-9-]*)")
 
 
 def map_file(layer: QgsRasterLayer | None, shown: str) -> str:
@@ -75,16 +71,6 @@ def zones_source(
     source = algorithm.parameterAsSource(parameters, name, context)
     shown = source.sourceName() if source is not None else ""
     return engine_path(path), layer or "", shown or Path(path).stem
-
-
-def dialog_words(fields: Mapping[str, str]) -> Callable[[str, str], str]:
-    """An `explain` for `run_engine`: the engine's options in a message become the dialog's
-    fields ("--field" -> "Zone identifier field (FIELD)"); other words stay."""
-
-    def explain(_kind: str, message: str) -> str:
-        return _OPTION.sub(lambda m: fields.get(m.group(1), m.group(1)), message)
-
-    return explain
 
 
 def zones_arguments(
@@ -177,7 +163,7 @@ class ZonesAlgorithm(FlairAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        engine = require_engine()
+        engine = require_engine(feedback)
         layer = self.parameterAsRasterLayer(parameters, self.MAP, context)
         map_path = map_file(layer, "Land-cover map (MAP)")
         zones, zones_layer, zones_name = zones_source(
@@ -199,7 +185,8 @@ class ZonesAlgorithm(FlairAlgorithm):
             [out, written_table],
             mapper=ProgressMapper({"zones": (LOADING_PERCENT, 100.0)}),
             env=engine_environment(engine.pythonpath),
-            explain=dialog_words(self.WORDS),
+            words=self.WORDS,
+            loading_text=STARTING_TEXT,  # no model to load
         )
         outputs = done.get("outputs") or {}
         if context.willLoadLayerOnCompletion(out):

@@ -9,6 +9,8 @@ of another family is refused naming both. A new family without an entry in `CHEC
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -83,6 +85,59 @@ CHECKPOINTS: dict[str, tuple[Callable[[Path], Path], Callable[[int, int], ExtraI
 
 def test_every_registered_architecture_has_a_contract_case() -> None:
     assert set(CHECKPOINTS) == set(ARCHITECTURES)
+
+
+def test_the_table_cards_and_family_facts_name_the_same_families() -> None:
+    """One list: cards accept the families' names, the table gives each its behaviour, and an
+    extra input a family names has a supplier."""
+    from engine.models import card
+    from engine.models.architectures import EXTRA_INPUTS
+    from engine.models.families import FAMILIES
+
+    assert tuple(FAMILIES) == card.ARCHITECTURES
+    assert set(ARCHITECTURES) == set(FAMILIES)
+    for name, entry in ARCHITECTURES.items():
+        assert entry.family is FAMILIES[name] and entry.name == name
+        kind = entry.family.extra_inputs
+        assert (kind is None) == (entry.extra_inputs is None)
+        assert kind is None or entry.extra_inputs is EXTRA_INPUTS[kind]
+    assert [n for n, a in ARCHITECTURES.items() if a.uses_sentinel2] == ["utt"]
+
+
+def test_family_facts_load_by_path_without_torch_or_the_engine() -> None:
+    """The plugin's way in (`flair_qgis.engine_shared`): the file alone, standard library only;
+    the facts are what a run record states (the plugin never tests a name)."""
+    code = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("families", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+sys.modules["families"] = module
+spec.loader.exec_module(module)
+loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("engine"))
+print(json.dumps({"loaded": loaded, "facts": {n: f.facts() for n, f in module.FAMILIES.items()}}))
+"""
+    families = Path(__file__).resolve().parents[2] / "engine" / "models" / "families.py"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(families)], capture_output=True, text=True, check=True
+    )
+    answer = json.loads(done.stdout)
+    assert answer["loaded"] == []
+    facts = answer["facts"]
+    assert facts["unet"] == {
+        "architecture": "unet",
+        "title": "a U-Net",
+        "decoder": "U-Net",
+        "unet": True,
+        "fixed_tile": False,
+        "uses_sentinel2": False,
+    }
+    assert [n for n, f in facts.items() if f["uses_sentinel2"]] == ["utt"]
+    assert [n for n, f in facts.items() if f["unet"]] == ["unet", "flairhub-unet"]
+    assert {n for n, f in facts.items() if f["fixed_tile"]} == {
+        "utt",
+        "flairhub-upernet",
+        "flairhub-unet",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))

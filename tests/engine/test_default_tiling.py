@@ -77,9 +77,9 @@ def test_region_leaves_the_tiling_and_bands_to_the_model(tmp_path: Path, ortho: 
         ["region", str(tmp_path / "out"), "--input", str(irc), "--model", str(checkpoint)]
     )
     settings = settings_from_args(args)
-    assert (settings.tile_size_px, settings.margin_px) == (None, None)
+    assert (settings.run.tile_size_px, settings.run.margin_px) == (None, None)
     base = _base_settings(settings, tmp_path, str(irc), None)
-    plan = _geometry(base, make_reporter("none"))
+    plan = _geometry(base, make_reporter("none")).plan
     assert (plan.tiling.tile_size_px, plan.tiling.margin_px) == (1024, 128)
     given = build_parser().parse_args(
         [
@@ -93,7 +93,5 @@ def test_region_leaves_the_tiling_and_bands_to_the_model(tmp_path: Path, ortho: 
             "64",
         ]
     )
-    assert (settings_from_args(given).tile_size_px, settings_from_args(given).margin_px) == (
-        512,
-        64,
-    )
+    run = settings_from_args(given).run
+    assert (run.tile_size_px, run.margin_px) == (512, 64)

@@ -27,7 +27,7 @@ class Recorder(Reporter):
     def _emit_start(self, phase, total, unit, extra):
         self.starts.append((phase, total, unit))
 
-    def log(self, message, level="INFO"):
+    def log(self, message, level="INFO", **fields):
         self.lines.append(message)
 
 
@@ -200,3 +200,43 @@ def test_a_grid_assumption_reaches_the_plugin_as_a_warning_of_a_successful_run(t
     assert [w["message"] for w in warnings] == [
         "a raster has no CRS; assuming both share the same grid"
     ]
+
+
+@pytest.mark.parametrize("share", [0.18, 1.0])
+def test_iou_chart_in_percent_with_its_miou_label_inside_the_figure(share):
+    """The chart's axis, bars, dashed mIoU line and its label all say percent, and the label
+    stays whole inside the figure, clear of the title, for a low and a perfect mIoU."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from engine.evaluation.metrics import compute_metrics
+    from engine.evaluation.nomenclature import flair19
+    from engine.evaluation.plots import iou_bars_figure
+
+    counts = np.zeros((20, 20), dtype=np.int64)
+    for code in range(1, 20):  # each class: a share right, the rest taken for the next class
+        counts[code, code] = round(1000 * share)
+        counts[code, code % 19 + 1] += 1000 - round(1000 * share)
+    metrics = compute_metrics(counts, flair19())
+    fig = iou_bars_figure(metrics)
+    try:
+        ax = fig.axes[0]
+        assert ax.get_ylim() == (0.0, 110.0) and ax.get_ylabel() == "IoU (%)"
+        assert list(ax.get_yticks()) == [0, 20, 40, 60, 80, 100]
+        heights = [p.get_height() for p in ax.patches]
+        assert heights == pytest.approx([100 * c.iou for c in metrics.classes])
+        miou = 100 * metrics.miou
+        (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+        assert line.get_ydata()[0] == pytest.approx(miou)
+        label = f"mIoU {miou:.2f} % (dashed line)"
+        assert ax.get_title(loc="right") == label
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (shown,) = [t for t in fig.findobj(Text) if t.get_text() == label]
+        (title,) = [t for t in fig.findobj(Text) if t.get_text() == ax.get_title()]
+        box = shown.get_window_extent(renderer)
+        assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
+        assert not box.overlaps(title.get_window_extent(renderer))
+        assert box.y0 >= ax.get_window_extent(renderer).y1  # above the bars and their labels
+    finally:
+        plt.close(fig)

@@ -10,9 +10,9 @@ import pytest
 
 from engine.errors import InvalidInput
 from engine.evaluation import cli
+from engine.models.utt.inputs import stack_series
 from engine.progress import Reporter
 from engine.sentinel2.prepare import PreparedSeries
-from engine.utt.inputs import stack_series
 from tests.engine.evaluation_fixtures import add_flair2_sentinel, make_flair_folder
 from tests.fixtures.utt_checkpoint import make_utt_checkpoint
 

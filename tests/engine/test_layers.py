@@ -1,13 +1,18 @@
-"""Layer order inside the engine: every module imports its own layer or the layers below only.
+"""Layer order inside the engine: every module imports its own layer or the layers below only,
+and no imports go round in a loop, not even inside one layer.
 
 The layers (README, Architecture), bottom to top: values, I/O, models, runs, region, entry. Every
 import counts, including those inside functions and under `TYPE_CHECKING`: a lazy import is
-still a dependency. A new module must be placed in `LAYERS`, so the test knows of it.
+still a dependency, and a loop through one is still a loop. Loops are looked for between
+modules and between the units of `LAYERS` (a package such as `engine.evaluation` counts as one):
+two packages of one layer that import each other are a loop even when no module loop closes.
+A new module must be placed in `LAYERS`, so the test knows of it.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import engine
@@ -25,6 +30,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             # module uses it, so it sits beside `errors`, not with the runs.
             "engine.failures",
             "engine.cli_values",
+            "engine.protocol",
             "engine.progress",
             "engine.grid",
             "engine.tiling",
@@ -41,7 +47,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine.sentinel2",
         ),
     ),
-    # the runtimes (torch, OpenVINO) sit with the networks they run; inference asks them
+    # the networks, the architecture table, and what each family is fed (U-T&T's Sentinel-2
+    # inputs: `engine.models.utt`, whose supplier the table names); the runtimes (torch,
+    # OpenVINO: `engine.runtime`) sit with the networks they run, and inference asks them
     ("models", ("engine.models", "engine.device", "engine.runtime", "engine.inference")),
     (
         "runs",
@@ -50,7 +58,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine.planning",
             "engine.streaming",
             "engine.pipeline",
-            "engine.utt",
+            "engine.outputs",
             "engine.evaluation",
             # figures from finished maps (zones, change), beside evaluate; predict and region
             # call them at the end of a run
@@ -113,6 +121,95 @@ def imports_of(module: str, path: Path, known: set[str]) -> set[str]:
             found.add(base)
             found |= {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known}
     return {m for m in found if m == "engine" or m.startswith("engine.")}
+
+
+def unit_of(module: str) -> str:
+    """The `LAYERS` entry a module belongs to (its package, or the module itself)."""
+    prefixes = [p for _, group in LAYERS for p in group]
+    found = [p for p in prefixes if module == p or (p != "engine" and module.startswith(p + "."))]
+    return max(found, key=len) if found else module
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every engine module -> the engine modules it imports (anywhere in it)."""
+    modules = engine_modules()
+    known = set(modules)
+    return {
+        m: {i for i in imports_of(m, p, known) if i in known and i != m} for m, p in modules.items()
+    }
+
+
+def loops(graph: Mapping[str, Iterable[str]]) -> list[list[str]]:
+    """The strongly connected parts of more than one node (Tarjan), each sorted: every import
+    loop, however long."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_loop_finder_finds_loops() -> None:
+    """The finder itself, on graphs whose loops are known."""
+    assert loops({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert loops({"a": {"b"}, "b": set()}) == []
+    assert sorted(loops({"a": {"b"}, "b": {"a"}, "c": {"d"}, "d": {"c"}})) == [
+        ["a", "b"],
+        ["c", "d"],
+    ]
+
+
+def test_no_import_loops_between_modules() -> None:
+    """Not even through a function-level import (the table -> flairhub -> loader -> table
+    loop was one)."""
+    assert loops(import_graph()) == []
+
+
+def test_no_import_loops_between_packages() -> None:
+    """Two packages of one layer importing each other (U-T&T's inputs and evaluation did) are
+    a loop even when no module loop closes."""
+    units: dict[str, set[str]] = {}
+    for module, imported in import_graph().items():
+        units.setdefault(unit_of(module), set()).update(
+            unit_of(i) for i in imported if unit_of(i) != unit_of(module)
+        )
+    assert loops(units) == []
+
+
+def test_utt_inputs_sit_below_evaluation() -> None:
+    """Evaluation feeds U-T&T its FLAIR patches' inputs, so U-T&T's inputs sit in a lower
+    layer than evaluation, never beside it (where they once imported each other)."""
+    modules = engine_modules()
+    utt = [m for m in modules if m.startswith("engine.models.utt")]
+    evaluation = [m for m in modules if m.startswith("engine.evaluation")]
+    assert utt and evaluation
+    assert max(layer_of(m) for m in utt) < min(layer_of(m) for m in evaluation)  # type: ignore[type-var]
 
 
 def test_every_engine_module_has_a_layer() -> None:

@@ -68,6 +68,15 @@ def test_region_equals_predict_resumes_and_refuses_changes(case, tmp_path: Path,
     region = [e for e in events if e.get("phase") == "region"]
     assert region[0]["event"] == "start" and region[0]["total"] == 4
     assert region[-1]["done"] == 4 and region[-1]["workers_alive"] == 1
+    record = events[-1]["run"]  # the done event says what ran, as predict's does
+    assert events[-1]["event"] == "done" and set(record) == {
+        "model",
+        "channels",
+        "runtime",
+        "tiling",
+    }
+    assert [c["channel"] for c in record["channels"]] == ["R", "G", "B", "NIR"]
+    assert record["tiling"] == {"tile_size_px": 128, "margin_px": 16, "batch": 1}
     check_region(out, case)
     import geopandas as gpd
 
@@ -191,3 +200,23 @@ def test_blocks_are_whole_cores_of_the_tiling(height: int, width: int) -> None:
             b.row_off - 7 : b.row_off - 7 + b.height, b.col_off - 5 : b.col_off - 5 + b.width
         ] += 1
     assert (covered == 1).all()
+
+
+def test_default_tile_pattern_finds_jp2_tif_and_tiff_in_subfolders(tmp_path: Path) -> None:
+    """The default pattern (the plugin's too) finds a GeoTIFF delivery's tiles in their
+    subfolders, and `.tiff` and `.jp2` files beside them; sidecars and other files are not
+    tiles."""
+    from engine.region.audit import Findings
+    from engine.region.inputs import expand
+    from engine.region.products import DEFAULT_PATTERN as DEFAULT_TILE_PATTERN
+
+    d = make_delivery(tmp_path / "tif", rows=1, cols=2, tile_px=32, jp2=False)
+    found = expand([str(d.rgb_dir / DEFAULT_TILE_PATTERN)], "RVB", Findings())
+    assert sorted(Path(p).name for p in found) == sorted(d.names)
+    other = tmp_path / "mixed" / "a" / "b"
+    other.mkdir(parents=True)
+    for name in ("x.tiff", "y.jp2", "z.tif", "z.tif.aux.xml", "notes.txt"):
+        (other / name).write_bytes(b"")
+    findings = Findings()
+    walked = expand([str(tmp_path / "mixed" / DEFAULT_TILE_PATTERN)], "RVB", findings)
+    assert sorted(Path(p).name for p in walked) == ["x.tiff", "y.jp2", "z.tif"]

@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from engine.cli import main
-from engine.region.worker import TEST_DIE_ENV
 from tests.fixtures.bdortho import RegionCase, read_map
+from tests.fixtures.worker_faults import faults_in_this_process
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCKS = {"r000_c000", "r000_c001", "r001_c000", "r001_c001"}
@@ -43,8 +43,8 @@ def test_worker_deaths_fail_a_block_then_a_rerun_maps_it(
     case, tmp_path: Path, monkeypatch, capsys
 ) -> None:
     out = tmp_path / "region"
-    monkeypatch.setenv(TEST_DIE_ENV, "r000_c001")  # its worker dies on it every time
-    assert main(case.args(out, "--workers", "1", "--retries", "0")) == 1
+    with faults_in_this_process(monkeypatch, die="r000_c001"):  # its worker dies on it each time
+        assert main(case.args(out, "--workers", "1", "--retries", "0")) == 1
     err = capsys.readouterr().err
     assert "1 of 4 block(s) failed (r000_c001: the workers mapping it died" in err
     records = blocks(out)
@@ -56,8 +56,8 @@ def test_worker_deaths_fail_a_block_then_a_rerun_maps_it(
     assert not partial[:192, 192:].any()
 
     marker = tmp_path / "worker-died"
-    monkeypatch.setenv(TEST_DIE_ENV, f"r000_c001:{marker}")  # now dies once, mid-block
-    assert main(case.args(out, "--workers", "1")) == 0
+    with faults_in_this_process(monkeypatch, die=f"r000_c001:{marker}"):  # now once, mid-block
+        assert main(case.args(out, "--workers", "1")) == 0
     died = int(marker.read_text())
     records = blocks(out)
     assert {k for k, b in records.items() if b["run"] == 2} == {"r000_c001"}

@@ -27,8 +27,8 @@ import pytest
 
 from engine.cli import main
 from engine.region.manifest import sha256_file
-from engine.region.worker import TEST_HOG_ENV
 from tests.fixtures.bdortho import RegionCase, read_map, truncate_tile
+from tests.fixtures.worker_faults import fault_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -206,7 +206,7 @@ def test_worker_killed_for_its_memory_fails_only_its_block(
     env = {  # what the engine sets on its local cluster for --retries 1
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
         "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
-        TEST_HOG_ENV: "r000_c001",  # that block takes memory until its worker is killed
+        **fault_env(hog="r000_c001"),  # that block takes memory until its worker is killed
     }
     with dask_cluster(tmp_path, ("--memory-limit", "2GB"), env) as cluster:
         assert main(region_case.args(out, "--scheduler", cluster.address)) == 1

@@ -34,8 +34,8 @@ import pytest
 
 from engine.cli import main
 from engine.region.manifest import settings_hash, sha256_file
-from engine.region.worker import TEST_DIE_ENV
 from tests.fixtures.bdortho import ORIGIN_XY, RegionCase, read_map
+from tests.fixtures.worker_faults import fault_env
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -290,7 +290,7 @@ def test_a_first_run_stopped_at_each_phase_by_sigterm_or_sigkill_then_resumed(
 
 def test_a_resume_and_a_restart_stopped_at_each_phase(setup: Setup, tmp_path: Path) -> None:
     out = tmp_path / "region"
-    failing = Run.start(setup, out, "--retries", "0", env={TEST_DIE_ENV: "r000_c001"})
+    failing = Run.start(setup, out, "--retries", "0", env=fault_env(die="r000_c001"))
     failing.proc.communicate(timeout=600)
     assert failing.proc.returncode == 1  # its worker died on r000_c001: that block failed
     # a block whose worker died after finishing it is not computed again behind the manifest

@@ -114,9 +114,10 @@ def test_two_processes_convert_once_then_a_hit_converts_nothing(
     other = logs[converting.index(False)]
     assert any("converted by the other run" in m or "from the cache" in m for m in other)
     for events in (_events(o[0]) for o in outs):
-        runtime = events[-1]["stats"]["runtime"]  # the done event names what ran
-        assert events[-1]["event"] == "done" and runtime["runtime"] == "openvino"
+        runtime = events[-1]["run"]["runtime"]  # the done event names what ran
+        assert events[-1]["event"] == "done" and runtime["name"] == "openvino"
         assert runtime["precision"] == "fp32" and runtime["check"]["passed"]
+        assert runtime["asked"] == "openvino" and "checked against torch" in runtime["why"]
     with rasterio.open(tmp_path / "m1.tif") as a, rasterio.open(tmp_path / "m2.tif") as b:
         assert np.array_equal(a.read(1), b.read(1))
     entries = [p for p in (tmp_path / "cache" / "openvino").iterdir() if p.is_dir()]

@@ -95,9 +95,9 @@ def test_flairhub_maps_through_openvino_equal_the_maps_through_torch(
     ortho = make_orthophoto(tmp_path / "o.tif", 300, 260, 4, seed=11)
     through_torch = _map(ortho, tmp_path / "torch.tif", model, tile, "torch")
     through_openvino = _map(ortho, tmp_path / "openvino.tif", model, tile, "openvino")
-    assert through_torch["stats"]["runtime"]["runtime"] == "torch"
-    runtime = through_openvino["stats"]["runtime"]  # the done event names what ran
-    assert (runtime["runtime"], runtime["precision"]) == ("openvino", "fp32")
+    assert through_torch["run"]["runtime"]["name"] == "torch"
+    runtime = through_openvino["run"]["runtime"]  # the done event names what ran
+    assert (runtime["name"], runtime["precision"]) == ("openvino", "fp32")
     assert runtime["check"]["passed"]
     with rasterio.open(tmp_path / "torch.tif") as a, rasterio.open(tmp_path / "openvino.tif") as b:
         reference, got = a.read(1), b.read(1)

@@ -41,7 +41,7 @@ class LogReporter(Reporter):
         super().__init__()
         self.lines: list[str] = []
 
-    def log(self, message: str, level: str = "INFO") -> None:
+    def log(self, message: str, level: str = "INFO", **fields: object) -> None:
         self.lines.append(message)
 
 

@@ -26,18 +26,18 @@ from engine.errors import InvalidInput
 from engine.grid import Grid
 from engine.models.card import ModelCard, Sentinel2Settings
 from engine.models.utt import default_utt_card, encode_metadata
-from engine.progress import Reporter
-from engine.sentinel2.cube import SeriesCube
-from engine.settings import Sentinel2Options
-from engine.tiling import Tile, Tiling
-from engine.utt.inputs import (
+from engine.models.utt.inputs import (
     Acquisition,
     MetadataEncoder,
     Sentinel2Inputs,
     acquisition_from_tags,
     tile_centre,
 )
-from engine.utt.run import resolve_acquisition
+from engine.models.utt.predict_inputs import resolve_acquisition
+from engine.progress import Reporter
+from engine.sentinel2.cube import SeriesCube
+from engine.settings import Sentinel2Options
+from engine.tiling import Tile, Tiling
 from tests.fixtures.utt_checkpoint import make_utt_checkpoint
 from tests.fixtures.utt_scene import make_scene
 

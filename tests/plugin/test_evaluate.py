@@ -50,12 +50,36 @@ def test_evaluate_end_to_end(qgis_app, tmp_path):
     )
     assert Path(results["REPORT"]) == report
     assert Path(results["METRICS"]).exists() and Path(results["METRICS"]).parent == report
-    assert math.isclose(results["OVERALL_ACCURACY"], 1 - 1 / 8, abs_tol=1e-6)
+    # scores in percent, as everywhere
+    assert math.isclose(results["OVERALL_ACCURACY"], 100 * (1 - 1 / 8), abs_tol=1e-4)
     # IoU: building 1, deciduous 3/4, herbaceous 0 (present in the reference) -> mean 7/12
-    assert math.isclose(results["MIOU"], 7 / 12, abs_tol=1e-6)
+    assert math.isclose(results["MIOU"], 100 * 7 / 12, abs_tol=1e-4)
     metrics = json.loads(Path(results["METRICS"]).read_text())
     assert metrics
     assert (report / "per_class.csv").exists() and (report / "confusion_matrix.csv").exists()
+
+
+def test_evaluate_says_what_it_does_and_scores_in_percent(qgis_app, tmp_path):
+    """No model is loaded: the progress text never says so. Every mIoU the log shows is in
+    percent (the engine's line and the plugin's), the same figure."""
+    from flair_qgis.engine_locator import CHECKING_TEXT
+    from flair_qgis.engine_runner import STARTING_TEXT
+
+    from .helpers import RecordingFeedback
+
+    prediction, reference = _maps(tmp_path)
+    feedback = RecordingFeedback()
+    processing.run(
+        "flair:evaluate",
+        {"PREDICTION": prediction, "REFERENCE": reference, "REPORT": str(tmp_path / "r")},
+        feedback=feedback,
+    )
+    assert feedback.texts[:2] == [CHECKING_TEXT, STARTING_TEXT]
+    assert not any("model" in text for text in feedback.texts)
+    shown = [line for line in feedback.infos if "mIoU" in line]
+    assert len(shown) >= 2, feedback.infos
+    figures = {line.split("mIoU ", 1)[1].split(" %")[0] for line in shown}
+    assert figures == {f"{100 * 7 / 12:.2f}"}, shown
 
 
 def test_perfect_map(qgis_app, tmp_path):
@@ -64,7 +88,7 @@ def test_perfect_map(qgis_app, tmp_path):
         "flair:evaluate",
         {"PREDICTION": prediction, "REFERENCE": prediction, "REPORT": str(tmp_path / "perfect")},
     )
-    assert results["MIOU"] == pytest.approx(1.0) and results["OVERALL_ACCURACY"] == 1.0
+    assert results["MIOU"] == pytest.approx(100.0) and results["OVERALL_ACCURACY"] == 100.0
 
 
 def test_missing_reference_is_the_engines_message(qgis_app, tmp_path):
@@ -124,3 +148,26 @@ def test_a_relative_report_folder_lands_beside_the_working_directory(
     )
     assert Path(results["REPORT"]) == tmp_path / "rel"
     assert (tmp_path / "rel" / "metrics.json").exists()
+
+
+def test_report_html_stays_in_the_report_folder_with_the_default_output(qgis_app, tmp_path):
+    """With the dialog's default (a temporary HTML output), report.html is written in the report
+    folder too, and the temporary page links to it; the log gives the scores in percent."""
+    from .helpers import RecordingFeedback
+
+    prediction, reference = _maps(tmp_path)
+    report = tmp_path / "report"
+    feedback = RecordingFeedback()
+    results = processing.run(
+        "flair:evaluate",
+        {"PREDICTION": prediction, "REFERENCE": reference, "REPORT": str(report)},
+        feedback=feedback,
+    )
+    kept = report / "report.html"
+    assert kept.is_file() and "<th>mIoU</th><td>58.33 %</td>" in kept.read_text(encoding="utf-8")
+    page = Path(results["REPORT_HTML"])
+    assert page.is_file()
+    if page.resolve() != kept.resolve():  # the temporary output: it links to the kept page
+        assert kept.resolve().as_uri() in page.read_text(encoding="utf-8")
+    assert any("mIoU 58.33 %, overall accuracy 87.50 %" in line for line in feedback.infos)
+    assert not any("0.5833" in line for line in feedback.infos)

@@ -1,17 +1,13 @@
-"""The one table of dialog fields: it builds the command line and turns the engine's messages
-into the dialog's words."""
+"""The one table of dialog fields: it builds the command line, and the engine's error codes
+and fields are said in its words (never by parsing the engine's messages)."""
 
 from __future__ import annotations
 
 from flair_qgis.engine_command import PredictRequest
-from flair_qgis.fields import FIELDS, for_dialog
+from flair_qgis.engine_shared import engine_module
+from flair_qgis.fields import FIELDS, MAX_LINES, error_words, log_words, words_of
 
-MISSING_BANDS = (
-    "model flair-inc-rgbie-15cl needs channels R,G,B,NIR,E; the input lacks NIR (near infrared), "
-    "E (elevation) (usable bands: R=band 1, G=band 2, B=band 3); give them with --bands or "
-    "--elevation DSM.tif, or choose a model with fewer channels (flair-inc-rgb-15cl needs only "
-    "R,G,B)"
-)
+protocol = engine_module("protocol")
 
 
 def test_every_option_of_the_command_comes_from_the_table():
@@ -19,7 +15,7 @@ def test_every_option_of_the_command_comes_from_the_table():
         "in.tif",
         "out.tif",
         "auto",
-        (1, 2, 3, 4),
+        {"R": 3, "NIR": 4},
         card_path="c.json",
         elevation="dsm.tif:1",
         extent=(0.0, 0.0, 1.0, 1.0),
@@ -37,47 +33,99 @@ def test_every_option_of_the_command_comes_from_the_table():
         strict=True,
     )
     table = {f.option for f in FIELDS}
-    protocol = {"--progress", "--overwrite", "--download"}  # not fields: the plugin's own
-    used = {a for a in request.arguments() if a.startswith("--")}
-    assert used - protocol <= table
-    assert (
-        "--model" in used
-        and request.arguments()[request.arguments().index("--model") + 1] == "auto"
+    own = {"--progress", "--overwrite", "--download"}  # not fields: the plugin's own
+    args = request.arguments()
+    used = {a for a in args if a.startswith("--")}
+    assert used - own <= table
+    assert args[args.index("--model") + 1] == "auto"
+    # only the bands the user set, named: the engine's rule completes the others
+    assert args[args.index("--bands") + 1] == "R=3,NIR=4"
+    assert "--bands" not in PredictRequest("in.tif", "out.tif", "auto", {}).arguments()
+
+
+def error(code: str, message: str = "engine words", **fields) -> dict:
+    return protocol.validate(protocol.error(code, "X", message, fields))
+
+
+def test_missing_channels_name_the_band_fields_of_the_missing_channels():
+    text = error_words(
+        error(
+            "missing_channels",
+            "... give them with --bands or --elevation DSM.tif ...",
+            channels=["NIR", "E"],
+            model="flair-inc-rgbie-15cl",
+            needs=["R", "G", "B", "NIR", "E"],
+            option="--bands",
+        )
     )
-
-
-def test_missing_bands_name_the_band_fields_of_the_missing_channels():
-    text = for_dialog("InvalidInput", MISSING_BANDS)
+    assert "lacks NIR (near infrared), E (elevation)" in text
     assert (
-        "give them with Band for near infrared (BAND_NIR) / Band for elevation (in the "
-        "orthophoto) (BAND_ELEVATION) or Separate elevation raster (ELEVATION)," in text
+        "Set Band for near infrared (BAND_NIR) / Band for elevation (in the orthophoto) "
+        "(BAND_ELEVATION) or Separate elevation raster (ELEVATION)" in text
     )
     assert "Band for red" not in text  # R is there: its field is not asked for
     assert "--" not in text and "DSM.tif" not in text
 
 
-def test_weights_message_offers_the_dialogs_fix():
-    message = (
-        "the weights of flair-inc-rgb-15cl are not on this machine; download "
-        "F.pth from https://huggingface.co/IGNF/x into a folder and set FLAIR_WEIGHTS_DIR "
-        "to it (or add --download to fetch them now)"
+def test_weights_missing_is_said_from_its_fields():
+    text = error_words(
+        error(
+            "weights_missing",
+            "the weights are not here; set FLAIR_WEIGHTS_DIR (or add --download)",
+            model="flair-inc-rgb-15cl",
+            file="FLAIR-INC_rgb_15cl_resnet34-unet.safetensors",
+            size_bytes=97_800_000,
+            url="https://huggingface.co/IGNF/x/resolve/main/F.safetensors",
+            folders=["/home/u/.local/share/flair/weights", "/opt/flair"],
+        )
     )
-    text = for_dialog("WeightsNotAvailable", message)
-    assert "--download" not in text  # the plugin always allows it
-    assert text.endswith(
-        "pick it in Model checkpoint (overrides Model) (MODEL_FILE), or put "
-        "it in the weights folder of Processing > Options > Providers > FLAIR"
-    )
-    assert "Model checkpoint" not in for_dialog("InvalidInput", "band 7 does not exist")
+    lines = text.splitlines()
+    assert 1 <= len(lines) <= MAX_LINES
+    first = lines[0]
+    assert "flair-inc-rgb-15cl" in first and "not on this machine" in first
+    assert "FLAIR-INC_rgb_15cl_resnet34-unet.safetensors (98 MB)" in first
+    assert "Model checkpoint (overrides Model) (MODEL_FILE)" in first
+    assert "/home/u/.local/share/flair/weights" in first
+    assert "--" not in text and "FLAIR_WEIGHTS_DIR" not in text
+    # without fields (an engine that does not give them yet): still the dialog's fix
+    bare = error_words(error("weights_missing", "set FLAIR_WEIGHTS_DIR"))
+    assert "FLAIR_WEIGHTS_DIR" not in bare and "MODEL_FILE" in bare
+    failed = error_words(error("download_failed", "run `flair-landcover models download x`"))
+    assert "could not be downloaded" in failed and "flair-landcover" not in failed
 
 
-def test_options_named_in_log_lines_and_counts_of_one():
-    assert (
-        for_dialog("log", "add --strict to stop")
-        == "add Fail on tiles without a usable Sentinel-2 date (STRICT_SENTINEL2) to stop"
+def test_an_option_at_fault_is_named_by_its_field():
+    text = error_words(
+        error(
+            "invalid_input",
+            "--tile-size 500: give a positive multiple of 32",
+            option="--tile-size",
+            value=500,
+            expected="a positive multiple of 32 such as 512",
+        )
     )
-    assert (
-        for_dialog("log", "1 tiles of 1280 px, 11 tiles, 0.1 tiles")
-        == "1 tile of 1280 px, 11 tiles, 0.1 tiles"
+    assert text == (
+        "Tile size (px) (TILE_SIZE): 500 is not accepted; give a positive multiple of 32 "
+        "such as 512."
     )
-    assert for_dialog("log", "--unknown-option stays") == "--unknown-option stays"
+    band = error_words(
+        error("invalid_input", "x", option="--bands", channel="B", value=9, expected="1 to 5")
+    )
+    assert band.startswith("Band for blue (BAND_BLUE): 9 is not accepted")
+    # no `expected`: the one option the fields name is said with the field
+    zones = words_of({"--layer": "Zones (ZONES)"})
+    assert (
+        error_words(error("invalid_input", "choose one with --layer", option="--layer"), zones)
+        == "choose one with Zones (ZONES)"
+    )
+    # an option no field gives, or no option: the engine's message as it is
+    assert error_words(error("output_failed", "disk full")) == "disk full"
+
+
+def test_log_lines_name_the_field_they_are_about():
+    event = protocol.log("Sentinel-2 year 2021: the acquisition's", "INFO", option="--year")
+    assert log_words(event) == (
+        "Sentinel-2 year 2021: the acquisition's [Year of the Sentinel-2 series (YEAR)]"
+    )
+    assert log_words(protocol.log("plain line")) == "plain line"
+    assert log_words(protocol.log("x", option="--altitude")) == "x"  # no such field here

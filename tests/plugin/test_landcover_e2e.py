@@ -60,17 +60,19 @@ def test_outputs_written(run_result):
         assert (out / name).exists(), name
     assert results["POLYGONS"] == str(out / "polygons.gpkg")
     assert feedback.progress[-1] == 100.0
-    assert any(i.startswith("Mapped 0.33 ha: ") for i in feedback.infos)
+    # the map's area in km², as the engine's log says it (ha only in per-class tables)
+    assert any(i.startswith("Mapped 0.0033 km\u00b2: ") for i in feedback.infos)
 
 
 def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch):
-    """No weights anywhere and no hub: the engine's message says how to get them. The
-    Sentinel-2 source is ignored with a warning for this U-Net model."""
+    """No weights anywhere and no hub: the dialog's message says what to download (file,
+    size) and where to put it, in the dialog's words, before the model loads. The Sentinel-2
+    source is passed on: whether the model takes it, the engine says."""
     monkeypatch.setenv("FLAIR_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     feedback = RecordingFeedback()
-    with pytest.raises(QgsProcessingException, match="FLAIR_WEIGHTS_DIR"):
+    with pytest.raises(QgsProcessingException, match="could not be downloaded") as err:
         processing.run(
             "flair:landcover",
             {
@@ -84,9 +86,14 @@ def test_registry_model_without_weights(qgis_app, raster5, tmp_path, monkeypatch
         )
     command = feedback.commands[-1]
     assert "--model flair-inc-rgbie-15cl" in command and "--download" in command
-    assert "--sentinel2" not in command
-    assert any("Sentinel-2 parameters are ignored" in w for w in feedback.warnings)
+    assert "--sentinel2 stac" in command
+    message = str(err.value)
+    assert "Model checkpoint (overrides Model) (MODEL_FILE)" in message
+    assert "--" not in message and "FLAIR_WEIGHTS_DIR" not in message
     assert not (tmp_path / "none.tif").exists()
+    first = message.splitlines()[0]
+    assert "FLAIR-INC_rgbie_15cl_resnet34-unet_weights.pth (98 MB)" in first
+    assert str(tmp_path) in first and len(message.splitlines()) <= 3
 
 
 def test_band_defaults_are_the_engines(run_result):
@@ -134,6 +141,7 @@ def test_run_and_load_applies_the_legend(qgis_app, raster5, checkpoint5, tmp_pat
         lyr for lyr in QgsProject.instance().mapLayers().values() if Path(lyr.source()) == target
     ]
     assert results["OUTPUT"] == str(target) and layers
+    assert layers[0].name() == f"{raster5.stem} - {checkpoint5.stem}"  # from the run record
     assert layers[0].renderer().type() == "paletted"
     assert len(layers[0].renderer().classes()) == 19
     assert layers[0].width() == 150  # 30 m at 0.2 m
@@ -245,7 +253,7 @@ def test_xyz_tiles_are_rendered_reprojected_and_exported(qgis_app, checkpoint3, 
     )
     assert any("exporting 67 x 67 px at 0.2 m (EPSG:32631)" in i for i in feedback.infos)
     assert any("rendered image" in w for w in feedback.warnings)
-    assert "--bands 1,2,3 " in feedback.commands[-1]
+    assert "--bands R=1,G=2,B=3 " in feedback.commands[-1]
     out = QgsRasterLayer(results["OUTPUT"], "out")
     assert out.crs().authid() == "EPSG:32631" and out.width() == 67
 
@@ -279,3 +287,95 @@ def test_engine_error_reaches_the_user(qgis_app, raster4, checkpoint5, tmp_path)
     assert not message.startswith("The FLAIR engine failed")  # the engine's error event
     assert "\n" not in message and "lacks E (elevation)" in message
     assert not (tmp_path / "bad.tif").exists()
+
+
+def test_the_layer_is_named_after_the_model_the_engine_ran():
+    """The done event's run record names the model (the engine's choice under Automatic);
+    the plugin reads no log line for it."""
+    from flair_qgis.algorithms.landcover import model_run
+
+    done = {"run": {"model": {"name": "flair-inc-rgb-15cl", "architecture": "unet"}}}
+    assert model_run(done) == "flair-inc-rgb-15cl"
+    assert model_run({"run": {"model": {"name": "/w/unet5.pth"}}}) == "unet5"
+    assert model_run({"outputs": {}, "log": ["model other (unet, R,G,B): ..."]}) == ""
+
+
+def test_polygons_load_styled_named_and_beside_the_map(qgis_app, raster5, checkpoint5, tmp_path):
+    """The polygons load as "<input> - <model> - polygons", categorised on `code` in the
+    map's colours with the class names as labels; confidence and polygons sit in the map's
+    layer-tree group."""
+    from qgis.core import QgsRasterLayer as Raster
+
+    project = QgsProject.instance()
+    group = project.layerTreeRoot().addGroup("runs")
+    layer = Raster(str(raster5), "ortho", "gdal")
+    project.addMapLayer(layer, False)
+    group.addLayer(layer)
+    target = tmp_path / "map.tif"
+    processing.runAndLoadResults(
+        "flair:landcover",
+        {
+            "INPUT": layer.id(),
+            "MODEL_FILE": str(checkpoint5),
+            "EXTENT": "652000,652030,6861970,6862000 [EPSG:2154]",
+            **FAST,
+            "OUTPUT": str(target),
+            "CONFIDENCE": str(tmp_path / "confidence.tif"),
+            "POLYGONS": str(tmp_path / "polygons.gpkg"),
+        },
+    )
+    by_name = {lyr.name(): lyr for lyr in project.mapLayers().values()}
+    named = next(n for n, lyr in by_name.items() if Path(lyr.source()) == target)
+    assert named == f"ortho - {Path(checkpoint5).stem}", named  # "<input> - <model>"
+    assert f"{named} - polygons" in by_name, sorted(by_name)
+    polygons = by_name[f"{named} - polygons"]
+    assert isinstance(polygons, QgsVectorLayer)
+    renderer = polygons.renderer()
+    assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "code"
+    categories = {int(c.value()): c for c in renderer.categories()}
+    assert set(categories) == {c.code for c in FLAIR_CLASSES}
+    for c in FLAIR_CLASSES:
+        assert categories[c.code].label() == c.name
+        assert categories[c.code].symbol().color().name() == c.colour.lower()
+    root = project.layerTreeRoot()
+    parents = {
+        name: root.findLayer(by_name[name].id()).parent()
+        for name in (named, f"{named} - confidence", polygons.name())
+    }
+    assert len({id(p) for p in parents.values()}) == 1, {k: p.name() for k, p in parents.items()}
+    # a map in a group (QGIS 3.32+ loads results into one): its companions follow it there
+    from flair_qgis.styling import gather_with_map
+
+    map_node = root.findLayer(by_name[named].id())
+    group.insertLayer(0, by_name[named])
+    map_node.parent().removeChildNode(map_node)
+    companions = [str(tmp_path / "confidence.tif"), str(tmp_path / "polygons.gpkg")]
+    gather_with_map(project, str(target), companions)
+    order = [n.layer().name() for n in group.children()]
+    assert order[:3] == [named, f"{named} - confidence", polygons.name()] or order[:3] == [
+        named,
+        polygons.name(),
+        f"{named} - confidence",
+    ], order
+    project.removeAllMapLayers()
+    root.removeChildNode(group)
+
+
+def test_help_panel_shows_the_placeholders_as_text(qgis_app):
+    """The dialog's help panel renders the help as HTML: "<input> - <model>" must stay text,
+    and the help's wording matches the dialog (confidence in percent, checkpoint types)."""
+    from qgis.core import QgsApplication
+    from qgis.PyQt.QtGui import QTextDocument
+
+    alg = QgsApplication.processingRegistry().algorithmById("flair:landcover")
+    document = QTextDocument()
+    document.setHtml(alg.shortHelpString())
+    shown = document.toPlainText()
+    assert "Loaded as '<input> - <model>'" in shown
+    assert "'<input> - <model> - polygons'" in shown
+    assert "in percent (values 0 to 100)" in shown and "0-255" not in shown
+    assert "(.pth/.ckpt/.safetensors)" in shown
+    assert "' - '" not in shown
+    elevation = alg.parameterDefinition("ELEVATION_BAND")
+    assert "not set: automatic" in elevation.description()
+    assert "Not set (automatic): band 1" in elevation.help()

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import processing
 import pytest
-from qgis.core import QgsProcessingException, QgsRasterLayer
-
-from flair_qgis.bands import BandMapping, default_bands
+from qgis.core import QgsProcessingException
 
 from .conftest import REPO, needs_engine
 from .helpers import RecordingFeedback, read_codes
@@ -19,8 +17,6 @@ pytestmark = [needs_engine, pytest.mark.skipif(not DRONE.exists(), reason="no sh
 
 
 def test_rgba_drone_image_with_an_rgb_model(qgis_app, checkpoint3, tmp_path):
-    layer = QgsRasterLayer(str(DRONE), "drone")
-    assert default_bands(layer) == BandMapping(1, 2, 3, 0, 0)  # alpha is not NIR
     feedback = RecordingFeedback()
     results = processing.run(
         "flair:landcover",

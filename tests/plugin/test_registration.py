@@ -202,17 +202,21 @@ def test_metadata_is_complete():
     assert "GNU GENERAL PUBLIC LICENSE" in (REPO / "LICENSE").read_text()
 
 
-def test_plugin_classes_match_the_engine():
-    """engine/classes.py is stdlib only, so QGIS's Python can load it to compare."""
+def test_plugin_classes_are_the_engines():
+    """The plugin's legend is engine/classes.py itself, loaded by path (stdlib only), not a
+    copy; read here again straight from the file to compare."""
     spec = importlib.util.spec_from_file_location("engine_classes", REPO / "engine" / "classes.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["engine_classes"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
-    from flair_qgis.classes import FLAIR_CLASSES
+    from flair_qgis.classes import FLAIR_CLASSES, NODATA_CODE
+    from flair_qgis.engine_shared import engine_module
 
+    assert FLAIR_CLASSES is engine_module("classes").FLAIR_CLASSES
     assert [(c.code, c.name, c.colour) for c in FLAIR_CLASSES] == [
         (c.code, c.name, c.colour) for c in module.FLAIR_CLASSES
     ]
+    assert [c.code for c in FLAIR_CLASSES] == list(range(1, 20)) and NODATA_CODE == 0
 
 
 def test_palette_has_the_19_official_colours(qgis_app):

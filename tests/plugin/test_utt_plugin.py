@@ -78,7 +78,7 @@ def test_utt_options_follow_the_sentinel2_source():
         "input_path": "in.tif",
         "output_path": "out.tif",
         "model": "utt.ckpt",
-        "bands": (1, 2, 3, 4, 5),
+        "bands": {"R": 1, "G": 2, "B": 3, "NIR": 4, "E": 5},
         "year": 2021,
         "acquisition_date": "2021-06-20",
         "strict": True,

@@ -11,16 +11,27 @@ counted by the same `UsableDates` (the report's `sentinel2` figures).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from engine.errors import InvalidInput
-from engine.evaluation.datasets import FlairPatch
-from engine.models.architectures import ExtraInputs
 from engine.models.card import ModelCard
+from engine.models.extras import ExtraInputs
+from engine.models.utt.inputs import UsableDates, stack_series
 from engine.sentinel2.settings import FLAIR2, Sentinel2Settings
-from engine.utt.inputs import UsableDates, stack_series
+
+
+class FlairPatch(Protocol):
+    """What these inputs read of a dataset patch (`engine.evaluation.datasets.FlairPatch`):
+    evaluation sits above U-T&T's inputs and calls them."""
+
+    @property
+    def patch_id(self) -> str: ...
+
+    @property
+    def image(self) -> Path: ...
 
 
 class FlairPatchInputs:

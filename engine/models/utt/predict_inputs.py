@@ -1,9 +1,10 @@
 """`predict` with a U-T&T model: the Sentinel-2 series of the orthophoto's area, per tile.
 
 `sentinel2_extras` opens the Sentinel-2 source named by `--sentinel2` (nothing is fetched
-yet) and returns the pipeline's extras factory; the pipeline asks for it when the loaded
-model's architecture takes Sentinel-2 (not because `--sentinel2` was given). Once the pipeline
-has loaded the model and planned the tiles, the factory
+yet) and returns the pipeline's extras factory; it is the supplier the architecture table names
+for the families that take Sentinel-2 (`engine.models.architectures.EXTRA_INPUTS`), so the
+pipeline reaches it through the table, never by name. Once the pipeline has loaded the model and
+planned the tiles, the factory
 
 1. checks the run (a FLAIR dataset folder serves benchmark patches, not orthophotos; the
    metadata needs an acquisition date in a year the model knows),
@@ -23,12 +24,8 @@ from pathlib import Path
 
 from engine.errors import InvalidInput
 from engine.io.tile_reader import open_raster
-from engine.models.loader import LoadedModel
-from engine.planning import ExtrasFactory, Plan
-from engine.progress import Reporter
-from engine.sentinel2.settings import Sentinel2Settings
-from engine.settings import Sentinel2Options
-from engine.utt.inputs import (
+from engine.models.extras import ExtrasFactory, RunGeometry, RunModel
+from engine.models.utt.inputs import (
     Acquisition,
     MetadataEncoder,
     Sentinel2Inputs,
@@ -36,6 +33,8 @@ from engine.utt.inputs import (
     centres_bounds,
     tile_centre,
 )
+from engine.progress import Reporter
+from engine.sentinel2.settings import Sentinel2Options, Sentinel2Settings
 
 DEFAULT_CAMERA = "UCE-M3"
 """UltraCam Eagle Mark 3, the camera of most FLAIR images (only "UCE" or not matters)."""
@@ -80,19 +79,22 @@ def resolve_acquisition(
         raise InvalidInput(
             "this U-T&T model uses the aerial acquisition's metadata (date, time, camera, "
             f"altitude) and {input_name} has no ACQUISITION_DATE or TIFFTAG_DATETIME tag: "
-            "give --acquisition-date YYYY-MM-DD (and --acquisition-time HHhMM, --altitude M)"
+            "give --acquisition-date YYYY-MM-DD (and --acquisition-time HHhMM, --altitude M)",
+            option="--acquisition-date",
         )
     time = run.acquisition_time or tag_time
     if time is None:
         time = DEFAULT_TIME
-        say(f"acquisition time unknown: assuming {time} (give --acquisition-time HHhMM)")
+        say(f"acquisition time unknown: assuming {time}")
+        say("on the command line, --acquisition-time HHhMM gives it", "DEBUG")
     camera = run.camera or DEFAULT_CAMERA
     if run.altitude_m is None:
         say(
-            f"ground altitude unknown: assuming {DEFAULT_ALTITUDE_M:g} m in the metadata "
-            "(give --altitude M)",
+            f"ground altitude unknown: assuming {DEFAULT_ALTITUDE_M:g} m in the metadata",
             "WARNING",
+            option="--altitude",
         )
+        say("on the command line, --altitude M gives it", "DEBUG")
     altitude = DEFAULT_ALTITUDE_M if run.altitude_m is None else float(run.altitude_m)
     return Acquisition(date=date, time=time, camera=camera, altitude_m=altitude)
 
@@ -101,15 +103,22 @@ def _year(run: Sentinel2Options, acquisition: Acquisition | None, say: Callable[
     if run.year is None:
         if acquisition is None:
             raise InvalidInput(
-                "give --year YYYY: the year of the Sentinel-2 series (the aerial acquisition's)"
+                "give --year YYYY: the year of the Sentinel-2 series (the aerial acquisition's)",
+                option="--year",
             )
-        say(f"Sentinel-2 year {acquisition.date.year}: the acquisition's (give --year to change)")
+        say(
+            f"Sentinel-2 year {acquisition.date.year}: the acquisition's (give the year to "
+            "change it)",
+            option="--year",
+        )
         return acquisition.date.year
     if acquisition is not None and run.year != acquisition.date.year:
         say(
-            f"--year {run.year} differs from the acquisition year {acquisition.date.year}; "
-            "FLAIR-2 pairs each image with the Sentinel-2 series of its own year",
+            f"the Sentinel-2 year {run.year} differs from the acquisition year "
+            f"{acquisition.date.year}; FLAIR-2 pairs each image with the Sentinel-2 series of its "
+            "own year",
             "WARNING",
+            option="--year",
         )
     return run.year
 
@@ -138,16 +147,18 @@ def sentinel2_extras(options: Sentinel2Options, input_path: Path | str) -> Extra
     if not options.source:
         raise InvalidInput(
             "this model takes a Sentinel-2 time series: add --sentinel2 (stac, "
-            "planetary-computer or catalog:PATH) and --year"
+            "planetary-computer or catalog:PATH) and --year",
+            option="--sentinel2",
         )
     source = open_source(options.source)
 
-    def factory(plan: Plan, loaded: LoadedModel, rep: Reporter) -> Sentinel2Inputs:
+    def factory(plan: RunGeometry, loaded: RunModel, rep: Reporter) -> Sentinel2Inputs:
         if source.serves_patches:
             raise InvalidInput(
                 f"--sentinel2 {options.source}: a FLAIR dataset folder serves the benchmark's "
                 "patches by name (use it with `evaluate`); for an orthophoto give stac, "
-                "planetary-computer or catalog:PATH"
+                "planetary-computer or catalog:PATH",
+                option="--sentinel2",
             )
         s2 = sentinel2_settings(loaded.card.sentinel2, options)
         tiles = list(plan.tiling)
@@ -180,7 +191,8 @@ def sentinel2_extras(options: Sentinel2Options, input_path: Path | str) -> Extra
         if cube.num_dates == 0 and options.strict:
             raise InvalidInput(
                 f"no Sentinel-2 date of {year} over this area in {source.source_id}; "
-                "drop --strict to run the aerial branch alone, or choose another year or source"
+                "drop --strict to run the aerial branch alone, or choose another year or source",
+                option="--strict",
             )
         info = {"source": options.source, "year": year}
         return Sentinel2Inputs(cube, plan.work, s2, encoder, options.strict, rep, info)

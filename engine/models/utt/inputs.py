@@ -8,7 +8,7 @@ the 40 x 40 px super-patch on the 102.4 m aerial patch), prepares it as FLAIR-2 
 shared with the benchmark evaluation). A tile whose every date is filtered out gets only
 padding, so the network runs its aerial branch alone for it; it is counted, or with `strict`
 it stops the run. `UsableDates` is that count, shared with `evaluate` on FLAIR patches
-(`engine.utt.flair_patches`), so both report the same figures.
+(`engine.models.utt.flair_patches`), so both report the same figures.
 
 The metadata vector (`encode_metadata`) takes the tile centre in Lambert-93 and the
 acquisition's date, time, camera and altitude (`Acquisition`).
@@ -25,7 +25,7 @@ import numpy as np
 
 from engine.errors import InvalidInput
 from engine.grid import Grid
-from engine.models.architectures import ExtraInputs
+from engine.models.extras import ExtraInputs
 from engine.models.utt.metadata import encode_metadata
 from engine.progress import Reporter
 from engine.sentinel2.cube import SeriesCube
@@ -104,7 +104,8 @@ class UsableDates:
             raise InvalidInput(
                 f"{where}: no Sentinel-2 date of {self.year or 'the year'} passes the "
                 "cloud/snow filter (or covers its whole super-patch); drop --strict to run the "
-                "aerial branch alone there, or choose another year"
+                "aerial branch alone there, or choose another year",
+                option="--strict",
             )
         self.without += 1
         if self.without <= LOGGED_TILES:
