@@ -188,7 +188,7 @@ def run_record(
             "device": str(choice.device),
             "precision": runtime.precision if runtime else choice.precision,
             "why": f"{choice.reason}; {_precision_why(settings.precision, choice.is_cuda)}"
-            + (f"; {runtime.describe()}" if runtime else ""),
+            + (f"; {runtime.runtime}: {runtime.reason}" if runtime else ""),
             "asked": runtime.asked if runtime else None,
             "check": runtime.check if runtime else None,
         },

@@ -107,7 +107,8 @@ def plan_runtime(
     elif openvino_version is None:
         why_not = "OpenVINO is not installed in the engine's environment (reinstall the engine)"
     if why_not is None:
-        return RuntimeChoice("openvino", precision, device, f"{backend}: CPU", backend)
+        why = f"{BACKEND_OPTION} openvino" if backend == "openvino" else "auto: OpenVINO on the CPU"
+        return RuntimeChoice("openvino", precision, device, why, backend)
     if backend == "openvino":
         raise InvalidInput(
             f"{BACKEND_OPTION} openvino: {why_not}; use {BACKEND_OPTION} auto or torch",
