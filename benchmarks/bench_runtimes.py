@@ -159,18 +159,30 @@ def end_to_end(
     command += [str(tmp / "map.tif"), "--model", str(ckpt), "--threads", str(threads)]
     command += ["--device", "cpu", "--progress", "json", "--overwrite", *options]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    events: list[tuple[float, dict]] = []  # each event with the time it came
+    for line in process.stdout:
+        if line.startswith("{"):
+            events.append((time.perf_counter(), json.loads(line)))
+    stderr = process.stderr.read()
     seconds = time.perf_counter() - started
-    if done.returncode:
-        raise SystemExit(f"predict failed: {done.stderr[-2000:]}")
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    last = json.loads(done.stdout.splitlines()[-1])
-    runtime = (last.get("stats") or {}).get("runtime") or {}
+    if process.wait():
+        raise SystemExit(f"predict failed: {stderr[-2000:]}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr).group(1))
+    last = events[-1][1]
+    runtime = (last.get("run") or {}).get("runtime") or {}
+    inference = [(t, e) for t, e in events if e.get("phase") == "inference"]
+    tiles = inference[0][1]["total"] if inference else 0
+    phase_s = inference[-1][0] - inference[0][0] if inference else 0.0
     return {
         "s": seconds,
         "km2_per_h": (size * RES_M) ** 2 / 1e6 * 3600 / seconds,
         "peak_rss_mb": peak_kb / 1024,
-        "runtime": f"{runtime.get('runtime')} {runtime.get('precision')}",
+        "runtime": f"{runtime.get('name')} {runtime.get('precision')}",
+        "tiles": tiles,
+        "inference_phase_s_per_tile": phase_s / tiles if tiles else None,
     }
 
 
