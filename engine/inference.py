@@ -103,7 +103,11 @@ class Predictor:
         shape = (int(shape[0]), int(shape[1]))
         if shape not in self._runtimes:
             source = NetworkSource(
-                self.card, self.architecture, weights_hasher(self.loaded.weights_path), self._torch
+                self.card,
+                self.architecture,
+                weights_hasher(self.loaded.weights_path),
+                self._torch,
+                self._release_torch,
             )
             device = str(self.device) if self.choice.is_cuda else "cpu"
             runtime = network_for(
@@ -117,10 +121,19 @@ class Predictor:
                 reporter or self.reporter,
             )
             self._runtimes[shape] = runtime
-            if runtime.forward is not None and self.network is not None:
-                self.network = None  # never the torch network and the compiled one together
-                self.loaded = replace(self.loaded, network=None)
         return self._runtimes[shape].choice
+
+    def _release_torch(self) -> None:
+        """Let the torch network go (OpenVINO runs): never it and the compiled one together.
+
+        Its weights are freed in place (moved to torch's storage-less "meta" device), so a
+        caller's reference to the loaded model (the run's plan, a region's coordinator) does
+        not keep them; `_torch` rebuilds the network from the checkpoint if it is asked again.
+        """
+        if self.network is not None:
+            self.network.to(device="meta")
+        self.network = None
+        self.loaded = replace(self.loaded, network=None)
 
     def normalize(
         self, images: np.ndarray, memory_format: torch.memory_format = torch.channels_last

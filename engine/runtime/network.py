@@ -46,12 +46,16 @@ class NetworkSource:
         architecture: its family (its forward, whether it takes extra inputs).
         weights_sha256: a function giving the checkpoint's SHA-256 (read only on OpenVINO).
         torch_network: the built network; called only for a conversion and its check.
+        release_torch: lets the torch network go; called once the converted network has
+            passed its check, before it is compiled, so the two are never held together
+            beyond the check.
     """
 
     card: ModelCard
     architecture: Architecture
     weights_sha256: Callable[[], str]
     torch_network: Callable[[], torch.nn.Module]
+    release_torch: Callable[[], None] = lambda: None
 
 
 class _TracedForward(torch.nn.Module):
@@ -161,6 +165,7 @@ def network_for(
         return RuntimeNetwork(
             None, plan.but(runtime="torch", reason=f"auto: {why}; torch runs it", check=check)
         )
+    source.release_torch()
     started = time.perf_counter()
     network = openvino_net.OpenVinoNetwork(entry.graph, precision, threads)
     reason = (
