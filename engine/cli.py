@@ -25,7 +25,7 @@ from engine.failures import explain_unexpected
 from engine.interrupt import EXIT_SIGNAL, run_interruptible
 from engine.memory import release_large_buffers
 from engine.predict_cli import add_parser as add_predict
-from engine.progress import Reporter, make_reporter
+from engine.progress import JsonLinesReporter, Reporter, make_reporter
 from engine.protocol import error, hello
 from engine.region_cli import add_parser as add_region
 
@@ -214,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _greet(
+    reporter: Reporter,
+    func: Callable[[argparse.Namespace, Reporter], dict[str, Any]],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """The run, after the protocol's `hello` (`--progress json`): said once the signal handlers
+    are in place, so that a reader may stop the run as soon as it has read the first line."""
+    if isinstance(reporter, JsonLinesReporter):
+        reporter.hello()
+    return func(args, reporter)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
@@ -243,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         cancelled()
 
     try:
-        result = run_interruptible(lambda: func(args, reporter), reporter, received, hard_stop)
+        result = run_interruptible(
+            lambda: _greet(reporter, func, args), reporter, received, hard_stop
+        )
     except (Cancelled, KeyboardInterrupt):
         cancelled()
         return next(iter(received.values()), 130)

@@ -317,6 +317,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> dict[str, Any]:
     from engine.models.auto import prepare_model
 
     settings = settings_from_args(args)
+    if settings.device not in ("auto", "cpu"):  # a GPU asked for: checked before the weights
+        from engine.device import choose_device
+
+        choose_device(settings.device, settings.precision)
     model = prepare_model(  # `auto` and missing weights settled before torch is imported
         settings.model,
         settings.input,

@@ -199,10 +199,8 @@ def command_line_words(message: str, fields: dict[str, Any]) -> str:
 
 def make_reporter(kind: str) -> Reporter:
     """The reporter for a `--progress` value: `bar`, `json` or `none`."""
-    if kind == "json":
-        reporter = JsonLinesReporter()
-        reporter.hello()
-        return reporter
+    if kind == "json":  # its `hello` is said once the run's signal handlers are in place
+        return JsonLinesReporter()
     if kind == "bar":
         return TerminalReporter()
     if kind == "none":

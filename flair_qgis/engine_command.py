@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fields import CHANNEL_FIELDS, option
@@ -103,9 +103,9 @@ class PredictRequest:
     margin_px: int = -1
     batch_size: int = 0
     output_resolution: str = "model"
-    confidence_path: str = ""
-    stats_path: str = ""
-    polygons_path: str = ""
+    # the optional outputs asked for, by dialog field (the engine's output table: CONFIDENCE,
+    # STATS, POLYGONS, ...) -> path; each becomes its option
+    other_outputs: Mapping[str, str] = field(default_factory=dict)
     sentinel2: str | None = None
     year: int = 0
     acquisition_date: str = ""  # YYYY-MM-DD, '' = the raster's date tag
@@ -148,11 +148,7 @@ class PredictRequest:
             args += [option("MARGIN"), str(self.margin_px)]
         if self.batch_size > 0:
             args += [option("BATCH_SIZE"), str(self.batch_size)]
-        for name, value in (
-            ("CONFIDENCE", self.confidence_path),
-            ("STATS", self.stats_path),
-            ("POLYGONS", self.polygons_path),
-        ):
+        for name, value in self.other_outputs.items():  # by dialog field: the output table's
             if value:
                 args += [option(name), value]
         if self.sentinel2:

@@ -157,10 +157,14 @@ def plugin_version() -> str:
     return ""
 
 
-def _probe(python: Path, pythonpath: str, timeout_s: float) -> subprocess.CompletedProcess:
+def _probe(
+    python: Path, pythonpath: str, timeout_s: float, quick: bool = True
+) -> subprocess.CompletedProcess:
+    """`engine.health`: `quick` finds the packages without importing them (a fraction of a
+    second; an engine older than the option runs the full check, slower but the same answer)."""
     try:
         return subprocess.run(
-            [str(python), "-m", PROBE_MODULE],
+            [str(python), "-m", PROBE_MODULE, *(["--quick"] if quick else [])],
             capture_output=True,
             text=True,
             timeout=timeout_s,
@@ -228,9 +232,10 @@ def check_engine(location: EngineLocation, timeout_s: float = 120.0) -> EngineLo
     """The location, checked (with `pythonpath` set when the bundled engine source is needed);
     raises QgsProcessingException saying what to do when the engine cannot be used.
 
-    The probe (`python -m engine.health`) imports the engine's real dependencies and reads its
-    version, so a half-installed environment is reported before any run, not as an unexpected
-    ModuleNotFoundError in the middle of one."""
+    The probe (`python -m engine.health --quick`) finds the engine's dependencies and reads its
+    version without importing them, so a half-installed environment is reported before any
+    run, within a second; a broken wheel that only importing shows is diagnosed when a run
+    fails unexpectedly (`diagnose_failure`)."""
     python = location.python
     if not python.is_file():
         raise QgsProcessingException(
@@ -252,6 +257,17 @@ def check_engine(location: EngineLocation, timeout_s: float = 120.0) -> EngineLo
     checked = location._replace(pythonpath=pythonpath)
     _checked[key] = checked
     return checked
+
+
+def diagnose_failure(python: str | Path, pythonpath: str = "") -> str | None:
+    """After a run failed in a way the engine did not foresee (no structured error, or an
+    internal one): the full check, every dependency imported, and what is wrong with the engine
+    as a message ending in what to do; None when the engine itself is sound."""
+    try:
+        proc = _probe(Path(python), pythonpath, 120.0, quick=False)
+    except QgsProcessingException as exc:
+        return str(exc)
+    return diagnose(Path(python), proc, bundled=bool(pythonpath))
 
 
 def require_engine(feedback: Any = None) -> EngineLocation:

@@ -31,7 +31,7 @@ from typing import Any
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from .engine_locator import engine_environment, start_engine_process
+from .engine_locator import diagnose_failure, engine_environment, start_engine_process
 from .engine_shared import engine_module
 from .fields import REPAIR, Words, error_words, log_words, option_words, words_of
 
@@ -346,6 +346,14 @@ class EngineRun:
     # endings ---------------------------------------------------------------------------------
     def _result(self, code: int) -> dict[str, Any]:
         tail = [ln for ln in self.stderr_tail if ln.strip()]
+        failed = code != 0 or self.done_event is None
+        unforeseen = self.error_event is None or self.error_event.get("code") == "internal_error"
+        if failed and unforeseen and self.engine:
+            # a broken installation shows only when its packages are imported: ask the engine's
+            # full check (seconds), and say what to repair rather than the failure it caused
+            problem = diagnose_failure(self.engine[0], self.env.get("PYTHONPATH", ""))
+            if problem:
+                raise QgsProcessingException(problem)
         if self.error_event is not None:
             event = self.error_event
             # the engine's own words and particulars, for the log's detail level

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from .engine_shared import engine_module
+
 
 class Field(NamedTuple):
     """A parameter of the dialog: id (public API), label, and the engine option it gives."""
@@ -62,11 +64,13 @@ FIELDS: tuple[Field, ...] = (
         "ACQUISITION_DATE", "Acquisition date of the orthophoto (YYYY-MM-DD)", "--acquisition-date"
     ),
     Field("STRICT_SENTINEL2", "Fail on tiles without a usable Sentinel-2 date", "--strict"),
-    Field("OUTPUT", "Land cover", "output"),
-    Field("CONFIDENCE", "Confidence (%)", "--confidence"),
-    Field("STATS", "Class statistics", "--stats"),
-    Field("POLYGONS", "Land-cover polygons", "--polygons"),
 )
+# the outputs: the engine's output table's entries that have a dialog field, with its label
+OUTPUT_FIELDS: tuple[Field, ...] = tuple(
+    Field(o.field, o.label, o.option or "output")
+    for o in engine_module("io.output_table").plugin_outputs()
+)
+FIELDS += OUTPUT_FIELDS
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 # the band field of each channel the engine names (R, G, B, NIR, E)
 CHANNEL_FIELDS: dict[str, str] = {

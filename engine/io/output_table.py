@@ -42,6 +42,7 @@ class Output:
     style: str = STYLE_NONE
     region_help: str = ""  # `region`'s flag for it (`--confidence`), "" when region has none
     region_file: str = ""  # the region's file for it, in its output folder
+    label: str = ""  # the plugin's parameter's label
 
 
 OUTPUTS: tuple[Output, ...] = (
@@ -57,6 +58,7 @@ OUTPUTS: tuple[Output, ...] = (
         "and a .qml style beside it. Loaded as '<input> - <model>'.",
         style=STYLE_CLASSES,
         region_file="landcover.vrt",
+        label="Land cover",
     ),
     Output(
         "confidence",
@@ -70,6 +72,7 @@ OUTPUTS: tuple[Output, ...] = (
         "to 100), loaded as '<input> - <model> - confidence' with a percentage colour ramp.",
         style=STYLE_PERCENT,
         region_help="also a confidence mosaic",
+        label="Confidence (%)",
         region_file="confidence.vrt",
     ),
     Output(
@@ -90,6 +93,7 @@ OUTPUTS: tuple[Output, ...] = (
         "STATS",
         "Optional class-area statistics (.json or .csv).",
         "JSON (*.json);;CSV (*.csv)",
+        label="Class statistics",
     ),
     Output(
         "polygons",
@@ -102,6 +106,7 @@ OUTPUTS: tuple[Output, ...] = (
         "Optional land-cover polygons (GeoPackage, fields code and name), loaded as "
         "'<input> - <model> - polygons' in the map's colours.",
         region_help="also polygons in one GeoPackage",
+        label="Land-cover polygons",
         region_file="landcover.gpkg",
     ),
     Output(

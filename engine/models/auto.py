@@ -56,14 +56,18 @@ def offered_channels(
     numbers: tuple[int, ...] | None,
     elevation: RasterBand | None,
 ) -> tuple[dict[str, int], str]:
-    """Channel -> band the raster offers, and on what basis (for the message)."""
+    """Channel -> band the raster offers, and on what basis (for the message). Band numbers
+    given for some channels are kept and the others completed by the engine's one band rule
+    (`engine.io.bands`), as the run will read them."""
     if numbers:
         given = {
             c: n
             for c, n in zip(CHANNEL_ORDER, numbers, strict=False)
             if n != 0 and 1 <= n <= band_count
         }
-        basis = GIVEN_BANDS
+        completed, _ = channel_bands_with_basis(colorinterp, descriptions, given)
+        basis = GIVEN_BANDS if len(completed) == len(given) else f"{GIVEN_BANDS} and the band rule"
+        given = completed
     else:
         given, basis = channel_bands_with_basis(colorinterp, descriptions)
     if elevation is not None:
@@ -277,5 +281,11 @@ def prepare_model(
             )
     registry = load_registry()
     if model in registry:
-        check_weights(registry.get(model), allow_download)
+        from engine.io.bands import resolve_raster_bands
+        from engine.io.tile_reader import open_raster
+
+        card = registry.get(model)
+        with open_raster(raster) as src:  # a band typo is said before the weights are
+            resolve_raster_bands(src, card.channels, numbers, elevation, card.name)
+        check_weights(card, allow_download)
     return model

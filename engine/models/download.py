@@ -134,7 +134,9 @@ def missing_weights(card: ModelCard, why: str = "") -> WeightsNotAvailable:
     """The one error for weights that are not here and will not be fetched: what to download,
     how large, from where, and where to put it (message and fields)."""
     return WeightsNotAvailable(
-        f"the weights of {card.name} are not on this machine{why}: {how_to_get(card)}",
+        f"the weights of {card.name} are not on this machine{why}: {how_to_get(card)}; or, "
+        f"where the Internet is reachable, run `flair-landcover models download {card.name}` "
+        "(or add --download)",
         **weights_fields(card),
     )
 

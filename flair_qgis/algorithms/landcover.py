@@ -109,9 +109,7 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             output_resolution=self.RESOLUTION_VALUES[
                 self.parameterAsEnum(parameters, self.OUTPUT_RESOLUTION, context)
             ],
-            confidence_path=outputs[self.CONFIDENCE],
-            stats_path=outputs[self.STATS],
-            polygons_path=outputs[self.POLYGONS],
+            other_outputs={k: v for k, v in outputs.items() if k != self.OUTPUT},
             sentinel2=self._sentinel2(parameters, context),
             year=self._optional_int(parameters, self.YEAR, context, 0),
             acquisition_date=self._acquisition_date(parameters, context),

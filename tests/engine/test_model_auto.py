@@ -488,3 +488,14 @@ def test_region_rvb_only_missing_weights_stop_before_the_folder_is_made(
     )
     assert events[-1]["type"] == "WeightsNotAvailable"
     assert "FLAIR-HUB_LC-A_RGB_swinbase-upernet.safetensors (363 MB)" in events[-1]["message"]
+
+
+def test_a_partial_band_map_is_completed_by_the_band_rule_for_auto() -> None:
+    """`--bands NIR=4` keeps NIR on band 4 and completes R, G, B by the engine's one rule (the
+    colour interpretation here), as the run will read them: Automatic sees R, G, B and NIR."""
+    interp = (CI.red, CI.green, CI.blue, CI.gray)
+    offered, basis = offered_channels(4, interp, (), parse_bands("NIR=4"), None)
+    assert offered == {"NIR": 4, "R": 1, "G": 2, "B": 3}
+    assert basis.endswith("and the band rule")
+    whole, basis = offered_channels(4, interp, (), parse_bands("1,2,3,4"), None)
+    assert whole == {"R": 1, "G": 2, "B": 3, "NIR": 4} and not basis.endswith("band rule")

@@ -251,7 +251,7 @@ def test_acquisition_from_tags_and_options(tmp_path) -> None:
         Sentinel2Options(),
         "o.tif",
         {"TIFFTAG_DATETIME": "2021:06:20 10:31:05"},
-        lambda m, *a: said.append(m),
+        lambda m, *a, **k: said.append(m),
     )
     assert acq == Acquisition(dt.date(2021, 6, 20), "10h31", "UCE-M3", 0.0)
     assert any("read from o.tif's metadata tags" in s for s in said)

@@ -135,6 +135,42 @@ def test_engine_health_reports_version_and_packages(qgis_app):
     assert {"numpy", "rasterio", "torch", "segmentation-models-pytorch"} <= set(report["packages"])
 
 
+def test_the_quick_probe_finds_the_same_packages_without_importing_them(qgis_app):
+    """`--quick` (before a session's first run): the same versions as the full check, in a
+    fraction of its time, torch never imported."""
+    code = (
+        "import json, sys; from engine import health; q = health.check_quick(); "
+        "print(json.dumps([q.packages, q.missing, 'torch' in sys.modules]))"
+    )
+    quick = subprocess.run(
+        [ENGINE_PYTHON, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
+    packages, missing, imported_torch = json.loads(quick.stdout)
+    full = subprocess.run(
+        [ENGINE_PYTHON, "-m", "engine.health"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    imported = json.loads(full.stdout)["packages"]  # __version__ may add a local tag (+cu130)
+    assert set(packages) == set(imported) and not missing
+    assert all(imported[name].startswith(version) for name, version in packages.items())
+    assert not imported_torch
+
+
+def test_a_missing_package_is_found_by_the_quick_probe(qgis_app):
+    code = (
+        "import json; from engine import health; "
+        "q = health.check_quick((('numpy', 'numpy'), ('not_a_module_x', 'not-a-dist-x'))); "
+        "print(json.dumps(q.missing))"
+    )
+    proc = subprocess.run(
+        [ENGINE_PYTHON, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
+    assert list(json.loads(proc.stdout)) == ["not-a-dist-x"]
+
+
 def _probe_result(stdout: str, stderr: str = "", code: int = 0):
     return subprocess.CompletedProcess(["python"], code, stdout, stderr)
 

@@ -309,3 +309,46 @@ def test_time_remaining_for_runs_of_several_tiles_and_the_starting_text(qgis_app
         _script({"event": "done", "outputs": {}, "stats": {}}), quiet, loading_text=STARTING_TEXT
     )
     assert quiet.texts[0] == "Starting the FLAIR engine\u2026" and "model" not in quiet.texts[0]
+
+
+BROKEN_HEALTH = """
+import json, sys
+quick = "--quick" in sys.argv
+missing = {} if quick else {"torch": "OSError: libtorch_cpu.so: cannot open shared object file"}
+print(json.dumps({"version": "test", "packages": {}, "missing": missing, "ok": not missing}))
+sys.exit(1 if missing else 0)
+"""
+
+
+def test_an_unforeseen_failure_is_diagnosed_by_the_full_check(qgis_app, tmp_path):
+    """A broken wheel passes the quick probe and fails the run with an internal error: the
+    plugin then asks the full check and says what to repair, not the failure it caused."""
+    package = tmp_path / "engine"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "health.py").write_text(BROKEN_HEALTH)
+    failure = {"event": "error", "code": "internal_error", "type": "RuntimeError"}
+    failure |= {"message": "unexpected OSError: libtorch_cpu.so", "fields": {}}
+    lines = [HELLO, failure]
+    (package / "__main__.py").write_text(
+        "import sys\n"
+        + "".join(f"print({json.dumps(json.dumps(e))})\n" for e in lines)
+        + "sys.exit(1)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    with pytest.raises(QgsProcessingException) as err:
+        run_engine([sys.executable, "-m", "engine", "predict"], Recorder(), env=env)
+    message = str(err.value)
+    assert "incompletely installed: torch cannot be imported" in message
+    assert "Install or repair the FLAIR engine" in message
+    # a structured error (the engine foresaw it) is said as it is, without the full check
+    (package / "health.py").write_text("raise SystemExit('the full check must not run')")
+    foreseen = {"event": "error", "code": "invalid_input", "type": "InvalidInput"}
+    foreseen |= {"message": "--tile-size 7: give a positive multiple of 32", "fields": {}}
+    (package / "__main__.py").write_text(
+        "import sys\n"
+        + "".join(f"print({json.dumps(json.dumps(e))})\n" for e in (HELLO, foreseen))
+        + "sys.exit(1)\n"
+    )
+    with pytest.raises(QgsProcessingException, match="tile-size 7"):
+        run_engine([sys.executable, "-m", "engine", "predict"], Recorder(), env=env)
