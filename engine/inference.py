@@ -81,6 +81,7 @@ class Predictor:
         self._logit_bias = bias.to(dev).view(1, -1, 1, 1)
         self.active_codes = card.active_codes
         lut = torch.tensor(card.logit_codes, dtype=torch.uint8)
+        self._code_lut = lut.numpy()  # logit index -> FLAIR code, for CPU logits
         self._code_of_logit = lut.to(dev)
         # logits that share one code (e.g. "other") are summed into that code's probability
         self._logits_of_code = [
@@ -183,8 +184,13 @@ class Predictor:
         """FLAIR codes (and optionally confidence and probabilities) for a batch of tiles."""
         with torch.inference_mode():
             logits = self.logits(images, extras).add_(self._logit_bias)  # in place: no 2nd copy
-            top = logits.argmax(dim=1)
-            codes = self._code_of_logit[top].cpu().numpy()
+            if logits.device.type == "cpu":
+                # numpy's argmax over the logit axis takes 0.14 s for a 1280 px tile of 19
+                # logits where torch's takes 0.35 s (15 % of an OpenVINO tile); both return
+                # the first maximum, so the codes are the same
+                codes = self._code_lut[logits.numpy().argmax(axis=1)]
+            else:
+                codes = self._code_of_logit[logits.argmax(dim=1)].cpu().numpy()
             conf = probs = None
             if confidence or probabilities:
                 p = torch.softmax(logits, dim=1)
