@@ -25,7 +25,7 @@ from engine.models.loader import LoadedModel, known_card, load_model
 from engine.processing_grid import choose_processing_grid
 from engine.progress import Reporter
 from engine.runtime.choice import RuntimeChoice
-from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX, PredictSettings
+from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX, PredictSettings, RunOptions
 from engine.tiling import Tiling
 
 
@@ -109,6 +109,18 @@ class Prepared:
     same_grid: bool  # the processing grid is the source's own pixels (plain reads)
 
 
+def load_run_model(run: RunOptions, reporter: Reporter) -> LoadedModel:
+    """The model of a run's options: a registry name (its weights fetched when allowed) or a
+    checkpoint with its card and overrides."""
+    return load_model(
+        run.model,
+        card_path=run.card_path,
+        overrides=run.overrides,
+        allow_download=run.allow_download,
+        say=reporter.log,
+    )
+
+
 def prepare_run(
     settings: PredictSettings,
     src,
@@ -139,13 +151,7 @@ def prepare_run(
             src, early_card.channels, settings.bands, settings.elevation, early_card.name
         )
     if loaded is None:
-        loaded = load_model(
-            settings.model,
-            card_path=settings.card_path,
-            overrides=settings.overrides,
-            allow_download=settings.allow_download,
-            say=reporter.log,
-        )
+        loaded = load_run_model(settings.run_options, reporter)
     card = loaded.card
     bands, elevation = settings.bands, settings.elevation
     mapping = resolve_raster_bands(src, card.channels, bands, elevation, card.name)

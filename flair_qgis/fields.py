@@ -10,6 +10,7 @@ becomes "Set Band for near infrared (BAND_NIR)", because the user of the dialog 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from .engine_shared import engine_module
@@ -173,6 +174,29 @@ def _weights(problem: str) -> Callable[[dict[str, Any], str, Words], list[str]]:
     return render
 
 
+def _model_file(fields: dict[str, Any], message: str, words: Words) -> list[str]:
+    """A checkpoint the engine cannot take as it is: what it lacks, and the card that says it."""
+    card = BY_NAME["MODEL_CARD"].shown
+    name = Path(str(fields.get("file") or "")).name or "the checkpoint"
+    unknown, count = fields.get("unknown"), fields.get("count")
+    if unknown == "channels":
+        takes = f" takes {count} bands but" if count else ""
+        return [f"The checkpoint {name}{takes} does not say which bands it takes: set {card}."]
+    if unknown == "classes":
+        has = f" has {count} classes but" if count else ""
+        return [f"The checkpoint {name}{has} does not say their FLAIR codes: set {card}."]
+    if unknown == "encoder":
+        return [f"The checkpoint {name} is not a network the engine knows by itself: set {card}."]
+    mismatch = fields.get("mismatch")
+    if mismatch in ("channels", "classes"):
+        model = fields.get("model") or "the model"
+        return [
+            f"Model {model}: the checkpoint has {fields.get('checkpoint')} {mismatch} but its "
+            f"card gives {fields.get('card')}: choose the card made for this checkpoint in {card}."
+        ]
+    return _with_option(fields, message, words)
+
+
 def _protocol(fields: dict[str, Any], message: str, words: Words) -> list[str]:
     return [message]
 
@@ -199,6 +223,7 @@ ERROR_WORDS: dict[str, Callable[[dict[str, Any], str, Words], list[str]]] = {
     "missing_channels": _missing_channels,
     "weights_missing": _weights("are not on this machine and could not be downloaded"),
     "download_failed": _weights("could not be downloaded"),
+    "model_error": _model_file,
     "protocol": _protocol,
 }
 MAX_LINES = 3
@@ -212,7 +237,27 @@ def error_words(event: Mapping[str, Any], words: Words = option_words) -> str:
     fields = event.get("fields") if isinstance(event.get("fields"), dict) else {}
     message = str(event.get("message") or "").strip() or "unknown engine error"
     render = ERROR_WORDS.get(code, _with_option)
-    return "\n".join(render(dict(fields), message, words)[:MAX_LINES])
+    lines = [ln for ln in render(dict(fields), message, words) if not _command_line_words(ln)]
+    if not lines:  # the engine's sentence is for the command line: the log's details have it
+        flag = str(fields.get("option") or "")
+        shown = words(flag) if flag else ""
+        check = f" Check {shown}." if shown else ""
+        lines = [
+            f"The FLAIR engine cannot run with these settings ({code.replace('_', ' ')}).{check} "
+            "Its own message is in the log's details."
+        ]
+    return "\n".join(lines[:MAX_LINES])
+
+
+# what only the command line knows: its options and the variables it reads
+_COMMAND_LINE = (" --", "FLAIR_WEIGHTS_DIR", "FLAIR_CACHE_DIR", "HF_HOME", "HF_HUB_")
+
+
+def _command_line_words(line: str) -> bool:
+    """Whether a line speaks of the command line (an option, an environment variable): the
+    dialog never shows those words."""
+    padded = f" {line}"
+    return any(word in padded for word in _COMMAND_LINE)
 
 
 def log_words(event: Mapping[str, Any], words: Words = option_words) -> str:

@@ -132,12 +132,22 @@ class ModelCard:
             raise ModelError(
                 f"model {self.name}: the checkpoint takes {in_channels} input channels but the "
                 f"card lists {len(self.channels)} ({','.join(self.channels)}); use a card or "
-                f"--channels with {in_channels} channels"
+                f"--channels with {in_channels} channels",
+                option="--card",
+                model=self.name,
+                mismatch="channels",
+                checkpoint=in_channels,
+                card=len(self.channels),
             )
         if self.num_logits and n_logits != self.num_logits:
             raise ModelError(
                 f"model {self.name}: the checkpoint has {n_logits} logits but the card maps "
-                f"{self.num_logits}; check --classes or the card"
+                f"{self.num_logits}; check --classes or the card",
+                option="--card",
+                model=self.name,
+                mismatch="classes",
+                checkpoint=n_logits,
+                card=self.num_logits,
             )
 
     @property

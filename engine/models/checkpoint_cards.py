@@ -57,9 +57,21 @@ def smp_card_from_tensors(
     channels = overrides.channels or DEFAULT_CHANNELS.get(in_channels)
     codes = overrides.logit_codes or DEFAULT_CODES.get(n_logits)
     if channels is None:
-        raise ModelError(f"{path} takes {in_channels} channels; say which with --channels")
+        raise ModelError(
+            f"{path} takes {in_channels} channels; say which with --channels",
+            option="--card",
+            file=str(path),
+            unknown="channels",
+            count=in_channels,
+        )
     if codes is None:
-        raise ModelError(f"{path} has {n_logits} logits; say their FLAIR codes with --classes")
+        raise ModelError(
+            f"{path} has {n_logits} logits; say their FLAIR codes with --classes",
+            option="--card",
+            file=str(path),
+            unknown="classes",
+            count=n_logits,
+        )
     norm_name = overrides.normalization or ("unit" if path.suffix == ".ckpt" else "flair-inc")
     return ModelCard(
         name=path.stem,

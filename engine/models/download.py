@@ -135,8 +135,7 @@ def missing_weights(card: ModelCard, why: str = "") -> WeightsNotAvailable:
     how large, from where, and where to put it (message and fields)."""
     return WeightsNotAvailable(
         f"the weights of {card.name} are not on this machine{why}: {how_to_get(card)}; or, "
-        f"where the Internet is reachable, run `flair-landcover models download {card.name}` "
-        "(or add --download)",
+        f"where the Internet is reachable, run `flair-landcover models download {card.name}`",
         **weights_fields(card),
     )
 

@@ -219,7 +219,10 @@ def card_from_tensors(
     if encoder is None:
         raise ModelError(
             f"{path.name}: a FLAIR-HUB {decoder_title(decoder)} whose encoder is not a known "
-            "Swin or ConvNeXt-V2; give its card with --card"
+            "Swin or ConvNeXt-V2; give its card with --card",
+            option="--card",
+            file=str(path),
+            unknown="encoder",
         )
     channels = overrides.channels
     if channels is None and "_IR_" in path.name:
@@ -229,7 +232,10 @@ def card_from_tensors(
     if channels is None:
         raise ModelError(
             f"{path.name} is a FLAIR-HUB model: say which bands it takes with --channels "
-            "NIR,R,G (IR models, IGN's IRC orthophoto) or R,G,B (RGB models), or give --card"
+            "NIR,R,G (IR models, IGN's IRC orthophoto) or R,G,B (RGB models), or give --card",
+            option="--card",
+            file=str(path),
+            unknown="channels",
         )
     channels = tuple(channels)
     references = [

@@ -32,9 +32,9 @@ from engine.inference import runtime_of
 from engine.io.bands import RasterBand
 from engine.io.destination import Destinations, OutputPaths
 from engine.io.tile_reader import open_raster
-from engine.models.loader import LoadedModel, load_model
+from engine.models.loader import LoadedModel
 from engine.pipeline import GDAL_CACHE_BYTES
-from engine.planning import Plan, Prepared, prepare_run, run_record
+from engine.planning import Plan, Prepared, load_run_model, prepare_run, run_record
 from engine.progress import Reporter
 from engine.region.blocks import Block, cut, reaches
 from engine.region.cluster import (
@@ -222,13 +222,7 @@ def _base_settings(
 
 def _load(run: RunOptions, reporter: Reporter) -> LoadedModel:
     """The model, loaded once here to check it before any worker starts."""
-    loaded = load_model(
-        run.model,
-        card_path=run.card_path,
-        overrides=run.overrides,
-        allow_download=run.allow_download,
-        say=reporter.log,
-    )
+    loaded = load_run_model(run, reporter)
     if loaded.architecture.uses_sentinel2:
         raise InvalidInput(
             f"model {loaded.card.name} ({loaded.architecture.title}) needs a Sentinel-2 series "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from functools import partial
 from typing import Any
 
 from qgis.core import (
@@ -300,8 +301,8 @@ def landcover_help(plain: bool = False) -> str:
     if plain:
         return f"{intro}\n\nClasses (code, colour, name):\n{class_table_text()}\n\n{CITATION}"
     # escaped: the help's own placeholders (<input> - <model>) are text, not HTML tags
+    text = partial(html.escape, quote=False)  # apostrophes stay apostrophes
     params = "".join(
-        f"<li><b>{html.escape(BY_NAME[k].label)}</b>: {html.escape(v)}</li>"
-        for k, v in HELP.items()
+        f"<li><b>{text(BY_NAME[k].label)}</b>: {text(v)}</li>" for k, v in HELP.items()
     )
     return f"<p>{intro}</p><ul>{params}</ul><p>Classes:</p>{class_table_html()}<p>{CITATION}</p>"

@@ -350,5 +350,5 @@ def test_an_unforeseen_failure_is_diagnosed_by_the_full_check(qgis_app, tmp_path
         + "".join(f"print({json.dumps(json.dumps(e))})\n" for e in (HELLO, foreseen))
         + "sys.exit(1)\n"
     )
-    with pytest.raises(QgsProcessingException, match="tile-size 7"):
+    with pytest.raises(QgsProcessingException, match=r"these settings \(invalid input\)"):
         run_engine([sys.executable, "-m", "engine", "predict"], Recorder(), env=env)

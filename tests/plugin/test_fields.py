@@ -127,3 +127,44 @@ def test_log_lines_name_the_field_they_are_about():
     )
     assert log_words(protocol.log("plain line")) == "plain line"
     assert log_words(protocol.log("x", option="--altitude")) == "x"  # no such field here
+
+
+def test_a_checkpoint_without_a_card_is_said_with_the_card_field():
+    """The engine's `model_error` for a checkpoint it cannot read alone carries what is
+    unknown; the dialog names the card field, never `--channels` or `--classes`."""
+    channels = error_words(
+        error(
+            "model_error",
+            "/w/net.pth takes 4 channels; say which with --channels",
+            option="--card",
+            file="/w/net.pth",
+            unknown="channels",
+            count=4,
+        )
+    )
+    assert channels == (
+        "The checkpoint net.pth takes 4 bands but does not say which bands it takes: "
+        "set Model card (JSON) (MODEL_CARD)."
+    )
+    classes = error_words(
+        error("model_error", "x --classes", file="/w/n.pth", unknown="classes", count=7)
+    )
+    assert "has 7 classes" in classes and "--" not in classes
+    mismatch = error_words(
+        error("model_error", "x", model="m", mismatch="channels", checkpoint=4, card=5)
+    )
+    assert mismatch.startswith("Model m: the checkpoint has 4 channels but its card gives 5")
+
+
+def test_command_line_words_never_reach_the_dialog():
+    """An engine sentence written for the command line (an option or a variable the fields
+    do not carry) is kept for the log's details; the dialog says what it can in its words."""
+    text = error_words(
+        error("invalid_input", "give --acquisition-time HHhMM", option="--acquisition-time")
+    )
+    assert text.startswith("The FLAIR engine cannot run with these settings (invalid input).")
+    assert "--" not in text
+    named = error_words(error("invalid_input", "bad --mask and --extent", option="--mask"))
+    assert "Check Mask polygons (MASK)." in named and "--" not in named
+    env = error_words(error("model_error", "set FLAIR_WEIGHTS_DIR"))
+    assert "FLAIR_WEIGHTS_DIR" not in env
