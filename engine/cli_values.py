@@ -29,6 +29,18 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show the traceback of errors")
 
 
+def add_backend_option(group: argparse._ActionsContainer) -> None:
+    """`--backend`, which predict, region and evaluate take (engine.runtime)."""
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="inference runtime: auto (OpenVINO on the CPU where the converted network passes "
+        "its check against torch, torch on CUDA), torch or openvino (default: $FLAIR_BACKEND, "
+        "else auto)",
+    )
+
+
 def parse_codes(text: str) -> tuple[int, ...]:
     """`1-12,19` -> (1, ..., 12, 19)."""
     out: list[int] = []

@@ -84,3 +84,9 @@ class Cancelled(EngineError):
     """The run was stopped by the user (signal or cancel callback); nothing was left behind."""
 
     code = "cancelled"
+
+
+class RuntimeCheckFailed(ModelError):
+    """A converted network disagreed with torch on the probe tile (`--backend openvino`)."""
+
+    code = "runtime_check_failed"

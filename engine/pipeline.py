@@ -8,7 +8,7 @@ together, so a failure or cancel at any phase leaves nothing at the destination.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -101,11 +101,16 @@ def _predict_open(
     settings, loaded, scale, plan = ready.settings, ready.loaded, ready.scale, ready.plan
     card = loaded.card
     predictor = preloaded or Predictor(
-        loaded, settings.device, settings.threads, settings.precision
+        loaded, settings.device, settings.threads, settings.precision, settings.backend
     )
+    runtime = predictor.runtime_for(plan.tiling.read_shape, reporter)  # engine.runtime
+    # where OpenVINO runs, the predictor has let the torch network go: so does this run
+    loaded = predictor.loaded
+    ready = replace(ready, loaded=loaded)
     choice = predictor.choice
     reporter.log(f"device {choice.device} ({choice.reason}), precision {choice.precision}")
-    record = run_record(ready, choice)
+    reporter.log(runtime.describe())
+    record = run_record(ready, choice, runtime)
     if scale is not None:
         reporter.log(
             f"input values scaled by {scale:.5f} to the 8-bit range the model was trained on"

@@ -24,6 +24,7 @@ from engine.models.auto import resolve_auto_model
 from engine.models.loader import LoadedModel, known_card, load_model
 from engine.processing_grid import choose_processing_grid
 from engine.progress import Reporter
+from engine.runtime.choice import RuntimeChoice
 from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX, PredictSettings, RunOptions
 from engine.tiling import Tiling
 
@@ -162,10 +163,15 @@ def prepare_run(
     return Prepared(settings, loaded, mapping, scale, plan, same)
 
 
-def run_record(ready: Prepared, choice: DeviceChoice) -> dict[str, Any]:
+def run_record(
+    ready: Prepared, choice: DeviceChoice, runtime: RuntimeChoice | None = None
+) -> dict[str, Any]:
     """The `done` event's run record (`engine.protocol.run_record`): the model, the band of
     each channel, the runtime and the tiling that actually ran, so the plugin reads what ran
-    from the event and never from the log's wording."""
+    from the event and never from the log's wording.
+
+    `runtime` is the runtime layer's answer (torch or OpenVINO, and why: engine.runtime); None
+    where no network was asked for yet (torch, from the device choice alone)."""
     card, architecture, settings = ready.loaded.card, ready.loaded.architecture, ready.settings
     mapping, tiling = ready.mapping, ready.plan.tiling
     return protocol.run_record(
@@ -184,10 +190,13 @@ def run_record(ready: Prepared, choice: DeviceChoice) -> dict[str, Any]:
             for s in mapping.sources
         ],
         runtime={
-            "name": "torch",
+            "name": runtime.runtime if runtime else "torch",
             "device": str(choice.device),
-            "precision": choice.precision,
-            "why": f"{choice.reason}; {_precision_why(settings.precision, choice.is_cuda)}",
+            "precision": runtime.precision if runtime else choice.precision,
+            "why": f"{choice.reason}; {_precision_why(settings.precision, choice.is_cuda)}"
+            + (f"; {runtime.runtime}: {runtime.reason}" if runtime else ""),
+            "asked": runtime.asked if runtime else None,
+            "check": runtime.check if runtime else None,
         },
         tiling={
             "tile_size_px": tiling.tile_size_px,

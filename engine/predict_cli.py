@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cli_values import (
     PRECISIONS,
+    add_backend_option,
     add_common_options,
     input_path,
     output_path,
@@ -120,6 +121,7 @@ def add_run_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         choices=PRECISIONS,
         help="auto: bf16/fp16 on CUDA, fp32 on CPU",
     )
+    add_backend_option(r)
     r.add_argument(
         "--tile-size",
         type=int,
@@ -242,7 +244,7 @@ def run_options_from_args(args: argparse.Namespace) -> RunOptions:
         input_max=args.input_max,
         device=args.device,
         precision=args.precision,
-        backend=getattr(args, "backend", None) or "auto",  # the runtime, when asked for
+        backend=args.backend,  # None: $FLAIR_BACKEND, else auto (engine.runtime.choice)
         threads=getattr(args, "threads", None),  # region: per worker, set by the cluster
         tile_size_px=args.tile_size,
         margin_px=args.margin,

@@ -59,7 +59,9 @@ OPEN_EVENTS = ("start", "progress")  # events that may carry extra keys
 RUN_KEYS = ("model", "channels", "runtime", "tiling")
 MODEL_KEYS = ("name", "architecture", "title", "uses_sentinel2")
 CHANNEL_KEYS = ("channel", "path", "band")
-RUNTIME_KEYS = ("name", "device", "precision", "why")
+# asked: the --backend given (auto, torch, openvino); check: a converted network's check
+# against torch (engine.runtime: max_abs_diff, logit_scale, same_class_pct, passed), else None
+RUNTIME_KEYS = ("name", "device", "precision", "why", "asked", "check")
 TILING_KEYS = ("tile_size_px", "margin_px", "batch")
 
 
@@ -141,8 +143,9 @@ def run_record(
             U-Net"), uses_sentinel2 (whether the series was read).
         channels: one entry per model channel, in the model's order: channel ("NIR"), path
             (the raster it was read from), band (1-based).
-        runtime: name ("torch"), device ("cpu", "cuda:0"), precision ("fp32", "bf16",
-            "fp16") and why (the reason for the device and precision).
+        runtime: name ("torch", "openvino"), device ("cpu", "cuda:0"), precision ("fp32",
+            "bf16", "fp16"), why (the reason for the device, precision and runtime), asked
+            (the --backend given) and check (a converted network's check against torch).
         tiling: tile_size_px, margin_px, batch.
     """
     return {

@@ -53,7 +53,9 @@ class RunOptions:
     input_max: float | None = None
     device: str = "auto"
     precision: str = "auto"
-    backend: str = "auto"  # the runtime the network runs in (torch, OpenVINO); auto: chosen
+    # the runtime the network runs in: auto, torch, openvino (engine.runtime); None: the
+    # environment's default ($FLAIR_BACKEND), else auto
+    backend: str | None = None
     threads: int | None = None
     tile_size_px: int | None = None  # None: the model card's, else DEFAULT_TILE_SIZE_PX
     margin_px: int | None = None  # None: the model card's, else DEFAULT_MARGIN_PX
@@ -111,7 +113,7 @@ class RunOptions:
             ("--precision", self.precision, PRECISIONS),
             ("--backend", self.backend, BACKENDS),
         ):
-            if value not in allowed:
+            if value not in allowed and not (option == "--backend" and value is None):
                 raise InvalidInput(
                     f"{option} {value!r}: give one of {', '.join(allowed)}",
                     option=option,
@@ -141,7 +143,7 @@ class PredictSettings:
     mask: Path | str | None = None  # a str for GDAL paths (/vsizip/..., URLs)
     device: str = "auto"
     precision: str = "auto"
-    backend: str = "auto"
+    backend: str | None = None  # auto, torch, openvino; None: $FLAIR_BACKEND, else auto
     threads: int | None = None
     tile_size_px: int | None = None
     margin_px: int | None = None

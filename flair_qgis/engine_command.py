@@ -19,6 +19,13 @@ SENTINEL2_SOURCES: tuple[tuple[str, str], ...] = (
     ("flair", "FLAIR #2 dataset folder"),
 )
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+# the engine's --backend values, in the order of the "Inference runtime" field's choices
+BACKENDS: tuple[str, ...] = ("auto", "torch", "openvino")
+BACKEND_CHOICES: tuple[str, ...] = (
+    "Automatic (OpenVINO on the CPU where the converted network passes its check, else PyTorch)",
+    "PyTorch",
+    "OpenVINO",
+)
 OUTPUT_RESOLUTIONS: tuple[str, ...] = ("model", "input")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -91,6 +98,7 @@ class PredictRequest:
     extent: tuple[float, float, float, float] | None = None  # in the input raster's CRS
     mask_path: str = ""
     device: str = "auto"
+    backend: str = "auto"
     tile_size_px: int = 0
     margin_px: int = -1
     batch_size: int = 0
@@ -114,6 +122,8 @@ class PredictRequest:
             self.model,
             option("DEVICE"),
             self.device,
+            option("BACKEND"),
+            self.backend,
             option("OUTPUT_RESOLUTION"),
             self.output_resolution,
             "--progress",
@@ -151,6 +161,19 @@ class PredictRequest:
                 args.append(option("STRICT_SENTINEL2"))
         args.append("--download")  # the registry's weights, fetched on first use
         return args
+
+
+def runtime_summary(done: dict) -> str:
+    """What ran the network, from the `done` event's run record (its `runtime`), for the log;
+    '' when the event has none."""
+    run = done.get("run") if isinstance(done.get("run"), dict) else {}
+    runtime = run.get("runtime") if isinstance(run.get("runtime"), dict) else {}
+    if not runtime.get("name"):
+        return ""
+    return (
+        f"Inference runtime: {runtime['name']} {runtime.get('precision') or ''} "
+        f"({runtime.get('why') or ''})"
+    )
 
 
 def engine_command(python: str | Path, arguments: Sequence[str]) -> list[str]:

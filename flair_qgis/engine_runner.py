@@ -40,6 +40,7 @@ from .fields import REPAIR, Words, error_words, log_words, option_words, words_o
 LOADING_PERCENT = 3.0
 PHASE_RANGES: dict[str, tuple[float, float]] = {
     "sentinel2": (LOADING_PERCENT, 30.0),
+    "conversion": (LOADING_PERCENT, 30.0),  # OpenVINO, once per model and tile size
     "inference": (30.0, 92.0),
     "overviews": (92.0, 96.0),
     "polygons": (96.0, 100.0),
@@ -50,6 +51,7 @@ LOADING_TEXT = "Starting the FLAIR engine and loading the model\u2026"
 STARTING_TEXT = "Starting the FLAIR engine\u2026"
 PHASE_TEXTS: dict[str, str] = {
     "sentinel2": "Loading Sentinel-2 time series\u2026",
+    "conversion": "Converting the model for OpenVINO (once, then cached)\u2026",
     "inference": "Running the model on the tiles\u2026",
     "overviews": "Writing the land-cover map and its overviews\u2026",
     "polygons": "Building polygons\u2026",
@@ -57,6 +59,7 @@ PHASE_TEXTS: dict[str, str] = {
 PHASE_TITLES: dict[str, str] = {
     "inference": "Inference",
     "sentinel2": "Sentinel-2 series",
+    "conversion": "Conversion to OpenVINO",
     "overviews": "Overviews",
     "polygons": "Polygons",
 }

@@ -52,6 +52,7 @@ FIELDS: tuple[Field, ...] = (
     Field("EXTENT", "Extent", "--extent"),
     Field("MASK", "Mask polygons", "--mask"),
     Field("DEVICE", "Device", "--device"),
+    Field("BACKEND", "Inference runtime", "--backend"),
     Field("TILE_SIZE", "Tile size (px)", "--tile-size", "0: automatic"),
     Field("MARGIN", "Margin (px)", "--margin", "not set: automatic"),
     Field("BATCH_SIZE", "Batch size", "--batch-size", "0: automatic"),

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.cli_values import add_common_options
+from engine.cli_values import add_backend_option, add_common_options
 from engine.evaluation.compare_rasters import DEFAULT_BLOCK_PX, compare_rasters
 from engine.evaluation.metrics import Metrics, compute_metrics
 from engine.evaluation.nomenclature import NOMENCLATURE_NAMES, Nomenclature, nomenclatures_for
@@ -67,6 +67,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     data.add_argument("--batch-size", type=int, default=4, help="patches per batch (default 4)")
     data.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     data.add_argument("--threads", type=int, help="CPU threads for torch")
+    add_backend_option(data)
     data.add_argument(
         "--label-encoding",
         choices=("auto", "flair", "cosia"),

@@ -51,7 +51,9 @@ def run_dataset(settings: DatasetEvaluation, reporter: Reporter) -> dict[str, An
             f"model {card.name} is {loaded.architecture.title} and needs "
             "Sentinel-2: add --sentinel2 flair:PATH"
         )
-    predictor = Predictor(loaded, device=settings.device, threads=settings.threads)
+    predictor = Predictor(
+        loaded, settings.device, settings.threads, backend=settings.backend, reporter=reporter
+    )
     report = settings.report
     nomenclatures = nomenclatures_for(report.nomenclature, tuple(card.active_codes), card.name)
     result = evaluate_dataset(
@@ -80,5 +82,6 @@ def run_dataset(settings: DatasetEvaluation, reporter: Reporter) -> dict[str, An
         "patches": len(patches),
         **sentinel2,
     }
+    stats["runtime"] = [predictor.runtime_for(s).to_dict() for s in predictor.shapes]
     reporter.log(headline(all_metrics[0]))
     return {"outputs": outputs, "stats": stats}

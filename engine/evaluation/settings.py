@@ -49,6 +49,7 @@ class DatasetEvaluation:
     limit: int | None = None
     batch_size: int = 4
     device: str = "auto"
+    backend: str | None = None  # --backend (engine.runtime); None: $FLAIR_BACKEND, else auto
     threads: int | None = None
     label_encoding: str | None = None  # None: from the dataset (COSIA for FLAIR-HUB labels)
     worst: int = 20
@@ -101,6 +102,7 @@ def evaluation_from_args(args: argparse.Namespace) -> RasterEvaluation | Dataset
         limit=args.limit,
         batch_size=args.batch_size,
         device=args.device,
+        backend=args.backend,
         threads=args.threads,
         label_encoding=None if args.label_encoding == "auto" else args.label_encoding,
         worst=max(args.worst or 0, 0),

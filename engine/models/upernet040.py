@@ -109,8 +109,38 @@ class UPerNetDecoder040(nn.Module):
         self.fpn_bottleneck = conv_bn_relu(
             (len(deepest_first) - 1) * pyramid_channels, segmentation_channels, 3
         )
+        # True while a runtime traces the network (engine.runtime): the plain forward below
+        self.export_friendly = False
 
     def forward(self, *features: torch.Tensor) -> torch.Tensor:
+        """The lean forward in torch; the plain one while a runtime traces the network."""
+        if self.export_friendly:
+            return self.forward_for_export(*features)
+        return self.forward_lean(*features)
+
+    def forward_for_export(self, *features: torch.Tensor) -> torch.Tensor:
+        """The same arithmetic as `forward_lean`, written as a graph can hold it.
+
+        A traced graph does not keep in-place writes into views of a preallocated tensor
+        (`forward_lean`'s slices): OpenVINO converted it without an error and computed something
+        else (6.6 % of pixels in the same class). Here each resized map goes into a list and one
+        `torch.cat` joins them: equal to `forward_lean` bit for bit in torch
+        (tests/engine/test_runtime_parity.py), at the cost of holding every map at once.
+        """
+        quarter = [s // 4 for s in features[0].shape[2:]]
+        deepest_first = features[1:][::-1]
+        stages = list(zip(deepest_first[1:], self.fpn_stages, strict=False))
+        running = self.psp(deepest_first[0])
+        maps = [_resize(running, quarter)]
+        for i, (feature, stage) in enumerate(stages, start=1):
+            if feature.shape[1] or i < len(stages):
+                running = stage(running, feature)
+                maps.append(_resize(running, quarter))
+            else:  # the empty last stage: up to H/2 and back to H/4
+                maps.append(_resize(_resize(running, feature.shape[2:]), quarter))
+        return self.fpn_bottleneck(torch.cat(maps, dim=1))
+
+    def forward_lean(self, *features: torch.Tensor) -> torch.Tensor:
         """`features` as smp encoders give them: the input first, then 1/2 ... 1/32.
 
         The arithmetic is smp 0.4.0's, value for value; only the memory differs. smp holds

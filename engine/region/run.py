@@ -28,6 +28,7 @@ from engine.device import choose_device
 from engine.errors import Cancelled, InvalidInput, OutputError, RegionError
 from engine.failures import write_failure
 from engine.grid import Bounds
+from engine.inference import runtime_of
 from engine.io.bands import RasterBand
 from engine.io.destination import Destinations, OutputPaths
 from engine.io.tile_reader import open_raster
@@ -129,7 +130,13 @@ def _run(settings: RegionSettings, made: OutputFolder, reporter: Reporter) -> di
                 ready = _geometry(base, reporter, loaded)
                 plan = ready.plan
                 # what the blocks run, as the coordinator chose it (the run record of `done`)
-                record = run_record(ready, choose_device(base.device, base.precision))
+                record = run_record(
+                    ready,
+                    choose_device(base.device, base.precision),
+                    # asked once here, before any worker: a conversion to OpenVINO happens
+                    # once, in this run's log, and the workers load it from the cache
+                    runtime_of(ready.loaded, base, ready.plan.tiling.read_shape, reporter),
+                )
             blocks = cut(plan.area.window, plan.tiling, settings.block_px)
             made.expect(manifest.path)
             described = manifest.done()

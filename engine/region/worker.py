@@ -72,6 +72,7 @@ def cached_predictor(settings: PredictSettings) -> Predictor:
         settings.device,
         settings.threads,
         settings.precision,
+        settings.backend,
     )
     with _PREDICTORS_LOCK:
         if key not in _PREDICTORS:
@@ -82,7 +83,7 @@ def cached_predictor(settings: PredictSettings) -> Predictor:
                 allow_download=settings.allow_download,
             )
             _PREDICTORS[key] = Predictor(
-                loaded, settings.device, settings.threads, settings.precision
+                loaded, settings.device, settings.threads, settings.precision, settings.backend
             )
         return _PREDICTORS[key]
 

@@ -19,6 +19,7 @@ from ..engine_command import (
     PredictRequest,
     acquisition_date,
     engine_command,
+    runtime_summary,
     sentinel2_spec,
 )
 from ..engine_locator import engine_environment, require_engine
@@ -101,6 +102,7 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             else (extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()),
             mask_path=self._mask(parameters, context, feedback),
             device=self.DEVICE_VALUES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            backend=self.BACKEND_VALUES[self.parameterAsEnum(parameters, self.BACKEND, context)],
             tile_size_px=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             margin_px=self._optional_int(parameters, self.MARGIN, context, -1),
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
@@ -140,9 +142,9 @@ class LandcoverAlgorithm(LandcoverParameters, FlairAlgorithm):
             f"{layer.name()} - {used}",
             outputs[self.POLYGONS],
         )
-        summary = stats_summary(done.get("stats") or {})
-        if summary:
-            feedback.pushInfo(summary)
+        for summary in (runtime_summary(done), stats_summary(done.get("stats") or {})):
+            if summary:
+                feedback.pushInfo(summary)
         return {key: value for key, value in outputs.items() if value}
 
     # parameter helpers -----------------------------------------------------------------------

@@ -24,13 +24,24 @@ from qgis.core import (
 
 from ..classes import CITATION, class_table_html, class_table_text
 from ..compat import FLAG_ADVANCED, NUMBER_INTEGER, TYPE_POLYGON
-from ..engine_command import DEVICES, OUTPUT_RESOLUTIONS, SENTINEL2_SOURCES
+from ..engine_command import (
+    BACKEND_CHOICES,
+    BACKENDS,
+    DEVICES,
+    OUTPUT_RESOLUTIONS,
+    SENTINEL2_SOURCES,
+)
 from ..engine_shared import engine_module
 from ..fields import BY_NAME
 from ..fields import form_label as label
 from ..models import DEFAULT_MODEL_INDEX, model_options
 from ..settings import DEVICE_CHOICES, default_device, export_pixel_limit
 
+BACKEND_HELP = (
+    "Automatic: on the CPU, OpenVINO (faster) once the model, converted the first time and "
+    "cached, gives the same logits as PyTorch on a test tile; else PyTorch, which also runs "
+    "CUDA. The log says which ran and why."
+)
 OUTPUTS = engine_module("io.output_table")  # the engine's output table (plain Python)
 # The engine's band rule (engine/io/bands.py), which completes the bands left empty: the plugin
 # sends only the bands set here.
@@ -64,6 +75,7 @@ HELP: dict[str, str] = {
     "MASK": "Only process inside these polygons; the rest is no data.",
     "DEVICE": "Automatic uses CUDA when available, else the CPU (default: Processing > Options "
     "> Providers > FLAIR).",
+    "BACKEND": BACKEND_HELP,
     "TILE_SIZE": "Tile size in pixels, a multiple of 32. 0: automatic (the engine's 1280, "
     "or the model's own: 512 for U-T&T, 1024 for FLAIR-HUB and MiT-B5).",
     "MARGIN": "Overlap margin in pixels around each tile's core. Empty: automatic (128).",
@@ -121,6 +133,7 @@ class LandcoverParameters:
     EXTENT = "EXTENT"
     MASK = "MASK"
     DEVICE = "DEVICE"
+    BACKEND = "BACKEND"
     TILE_SIZE = "TILE_SIZE"
     MARGIN = "MARGIN"
     BATCH_SIZE = "BATCH_SIZE"
@@ -137,6 +150,7 @@ class LandcoverParameters:
     POLYGONS = "POLYGONS"
 
     DEVICE_VALUES = DEVICES
+    BACKEND_VALUES = BACKENDS
     RESOLUTION_VALUES = OUTPUT_RESOLUTIONS
     SENTINEL2_VALUES = tuple(key for key, _ in SENTINEL2_SOURCES)
 
@@ -206,6 +220,12 @@ class LandcoverParameters:
                     defaultValue=DEVICE_CHOICES.index(default_device()),
                 ),
                 False,
+            ),
+            (
+                QgsProcessingParameterEnum(
+                    self.BACKEND, label(self.BACKEND), list(BACKEND_CHOICES), defaultValue=0
+                ),
+                True,
             ),
             (number(self.TILE_SIZE, label(self.TILE_SIZE), integer, 0, False, 0, 8192), True),
             (number(self.MARGIN, label(self.MARGIN), integer, None, True, 0, 4096), True),

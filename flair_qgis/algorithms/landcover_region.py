@@ -27,16 +27,18 @@ from qgis.core import (
 )
 
 from ..classes import CITATION
-from ..compat import FILE_FOLDER, LAYER_HINT_RASTER, TYPE_POLYGON, TYPE_RASTER
-from ..engine_command import engine_command
+from ..compat import FILE_FOLDER, FLAG_ADVANCED, LAYER_HINT_RASTER, TYPE_POLYGON, TYPE_RASTER
+from ..engine_command import BACKEND_CHOICES, BACKENDS, engine_command, runtime_summary
 from ..engine_locator import engine_environment, require_engine
 from ..engine_runner import ProgressMapper, run_engine
 from ..engine_shared import engine_module
 from ..export import layer_file_path
+from ..fields import form_label
 from ..models import AUTO, DEFAULT_MODEL_INDEX, model_choices, model_options
 from ..styling import name_results
 from .base import FlairAlgorithm, engine_path
 from .landcover import model_run
+from .landcover_params import BACKEND_HELP
 
 # the engine's tables (plain Python, read from its source): the input products, one folder and
 # one layer list each, and the optional outputs, one checkbox each
@@ -63,6 +65,7 @@ def region_arguments(
     threads: int = 0,
     scheduler: str = "",
     outputs: Sequence[str] = (),
+    backend: str = "auto",
 ) -> list[str]:
     """The argument list of `engine region`; `outputs`: the options of the optional outputs
     asked for (`--confidence`)."""
@@ -81,7 +84,7 @@ def region_arguments(
         args += ["--threads-per-worker", str(threads)]
     args += outputs
     # as the segmentation dialog: missing weights are fetched (and the log says so first)
-    return args + ["--download", "--progress", "json"]
+    return args + ["--backend", backend, "--download", "--progress", "json"]
 
 
 class LandcoverRegionAlgorithm(FlairAlgorithm):
@@ -95,6 +98,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
     WORKERS = "WORKERS"
     THREADS = "THREADS"
     SCHEDULER = "SCHEDULER"
+    BACKEND = "BACKEND"
     OUTPUT = "OUTPUT"
 
     def name(self) -> str:
@@ -183,6 +187,12 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
                     defaultValue=False,
                 )
             )
+        backend = QgsProcessingParameterEnum(
+            self.BACKEND, form_label(self.BACKEND), list(BACKEND_CHOICES), defaultValue=0
+        )
+        backend.setHelp(BACKEND_HELP)
+        backend.setFlags(backend.flags() | FLAG_ADVANCED)
+        self.addParameter(backend)
         self.addParameter(
             QgsProcessingParameterFolderDestination(self.OUTPUT_FOLDER, "Output folder")
         )
@@ -234,6 +244,7 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
                 for entry in OUTPUTS.region_outputs()
                 if self.parameterAsBool(parameters, entry.field, context)
             ],
+            BACKENDS[self.parameterAsEnum(parameters, self.BACKEND, context)],
         )
         done = run_engine(
             engine_command(engine.python, arguments),
@@ -244,6 +255,8 @@ class LandcoverRegionAlgorithm(FlairAlgorithm):
         outputs = done.get("outputs") or {}
         mosaic = str(outputs.get("output") or Path(out_dir) / OUTPUTS.output("output").region_file)
         stats = done.get("stats") or {}
+        if summary := runtime_summary(done):
+            feedback.pushInfo(summary)
         feedback.pushInfo(
             f"Region: {stats.get('blocks', {})} blocks, "
             f"{stats.get('computed_this_run', 0)} computed in this run"

@@ -16,6 +16,19 @@ REALDATA = REPO.parent / "shared" / "realdata"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+# The engine's default runtime is auto: OpenVINO on the CPU, converted once per model and tile.
+# Most tests compare maps with torch's own logits bit for bit, so they run torch unless they ask
+# for a backend (tests/engine/test_runtime_*.py do); conversions go to a folder of the session.
+os.environ.setdefault("FLAIR_BACKEND", "torch")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A conversion cache for the session (FLAIR_CACHE_DIR), never the user's own."""
+    folder = tmp_path_factory.mktemp("flair-cache")
+    os.environ["FLAIR_CACHE_DIR"] = str(folder)
+    return folder
+
 
 @pytest.fixture(scope="session")
 def ckpt_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -48,8 +48,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     # the networks, the architecture table, and what each family is fed (U-T&T's Sentinel-2
-    # inputs: `engine.models.utt`, whose supplier the table names)
-    ("models", ("engine.models", "engine.device", "engine.inference")),
+    # inputs: `engine.models.utt`, whose supplier the table names); the runtimes (torch,
+    # OpenVINO: `engine.runtime`) sit with the networks they run, and inference asks them
+    ("models", ("engine.models", "engine.device", "engine.runtime", "engine.inference")),
     (
         "runs",
         (

@@ -24,6 +24,9 @@ os.environ["XDG_CONFIG_HOME"] = str(PROFILE_HOME / "config")
 os.environ["XDG_DATA_HOME"] = str(PROFILE_HOME / "data")
 os.environ.setdefault("XDG_RUNTIME_DIR", str(PROFILE_HOME / "runtime"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The engine's converted networks (OpenVINO, engine.runtime) go to the session's folder, never
+# the user's cache; a network is converted once per session for each tile size.
+os.environ["FLAIR_CACHE_DIR"] = str(PROFILE_HOME / "flair-cache")
 Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 ENGINE_PYTHON = os.environ.get("FLAIR_ENGINE_PYTHON") or str(REPO / ".venv" / "bin" / "python")

@@ -185,7 +185,10 @@ def test_the_repository_pins_every_key_package_exactly():
         "planetary-computer",
         "matplotlib",
         "dask",
+        "openvino",  # the CPU runtime (engine.runtime)
+        "filelock",
     } <= names
+    assert "openvino==2026.4.1" in pins.engine  # the version the runtime was measured with
     assert all("==" in line for line in pins.torch + pins.engine)
     assert not any(line.startswith(("nvidia-", "cuda-", "triton")) for line in pins.engine)
 

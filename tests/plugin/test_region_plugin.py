@@ -65,6 +65,8 @@ def test_arguments_follow_the_parameters() -> None:
         "tcp://h:8786",
         "--threads-per-worker",
         "2",
+        "--backend",
+        "auto",
         "--download",
         "--progress",
         "json",

@@ -1,0 +1,222 @@
+"""The network for a card, a tile shape and a device: the one question the runs ask.
+
+`network_for` applies the rules of `engine.runtime.choice`, then for OpenVINO finds the
+converted network in the cache or converts it (once, under a lock, with progress), checks it
+against torch on the probe tile, and compiles it. A network that failed its check is never
+used: `auto` falls back to torch with one log line, `--backend openvino` stops with
+`RuntimeCheckFailed`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.errors import RuntimeCheckFailed
+from engine.models.architectures import Architecture
+from engine.models.card import ModelCard
+from engine.progress import Reporter
+from engine.runtime.cache import EntryCache, EntryKey, file_sha256
+from engine.runtime.choice import RuntimeChoice, plan_runtime
+from engine.runtime.cpu_features import CpuFeatures, read_cpu_features
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RuntimeNetwork:
+    """What a run calls: `forward` (None: the predictor's own torch network) and the choice."""
+
+    forward: Forward | None
+    choice: RuntimeChoice
+    memory_format: torch.memory_format = torch.channels_last
+
+
+@dataclass(frozen=True)
+class NetworkSource:
+    """What the runtime needs to know of a loaded model.
+
+    Attributes:
+        card: the resolved card (channels, logits).
+        architecture: its family (its forward, whether it takes extra inputs).
+        weights_sha256: a function giving the checkpoint's SHA-256 (read only on OpenVINO).
+        torch_network: the built network; called only for a conversion and its check.
+        release_torch: lets the torch network go; called once the converted network has
+            passed its check, before it is compiled, so the two are never held together
+            beyond the check.
+    """
+
+    card: ModelCard
+    architecture: Architecture
+    weights_sha256: Callable[[], str]
+    torch_network: Callable[[], torch.nn.Module]
+    release_torch: Callable[[], None] = lambda: None
+
+
+class _TracedForward(torch.nn.Module):
+    """The architecture's forward (tile in, the map's logits out) as one module to trace."""
+
+    def __init__(self, network: torch.nn.Module, architecture: Architecture) -> None:
+        super().__init__()
+        self.network = network
+        self._forward = architecture.forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(self.network, x, None)
+
+
+def openvino_version() -> str | None:
+    """OpenVINO's version, or None when it cannot be imported."""
+    try:
+        from engine.runtime.openvino_net import version
+    except ImportError:
+        return None
+    return version()
+
+
+def network_for(
+    source: NetworkSource,
+    device: str,
+    precision: str,
+    shape: tuple[int, int],
+    backend: str,
+    threads: int | None,
+    normalize: Callable[[np.ndarray], torch.Tensor],
+    reporter: Reporter,
+    cpu: CpuFeatures | None = None,
+    cache: EntryCache | None = None,
+) -> RuntimeNetwork:
+    """The network for this card, tile shape (height, width) and device; see the module doc.
+
+    `normalize` turns raw tiles into the network's input, as the predictor does (the probe
+    goes through it). `cpu` and `cache` default to this machine's.
+    """
+    card = source.card
+    plan = plan_runtime(
+        backend,
+        device,
+        precision,
+        not source.architecture.uses_sentinel2,
+        cpu or read_cpu_features(),
+        openvino_version(),
+    )
+    if plan.runtime == "torch":
+        return RuntimeNetwork(None, plan)
+    from engine.runtime import openvino_net
+
+    cache = cache or EntryCache()
+    height, width = shape
+    key = EntryKey(
+        model=card.name,
+        weights_sha256=source.weights_sha256(),
+        architecture=card.architecture,
+        encoder=card.encoder,
+        shape=(1, len(card.channels), height, width),
+        channels=tuple(card.channels),
+        num_logits=card.num_logits,
+        precision=precision,
+        runtime_version=openvino_net.version(),
+    )
+    entry = cache.find(key)
+    if entry is None:
+
+        def waiting(lock: Any) -> None:
+            reporter.log(f"another run is converting {card.name}; waiting for it (lock {lock})")
+
+        with cache.locked(key, waiting):
+            entry = cache.find(key)  # the run we waited for has built it
+            if entry is not None:
+                reporter.log(f"{card.name}: converted by the other run, found in {entry.folder}")
+            else:
+                if cache.discard(cache.path(key)):
+                    reporter.log(
+                        f"the cached conversion {cache.path(key)} is incomplete or corrupt: "
+                        "converting again",
+                        "WARNING",
+                    )
+                entry = cache.write(
+                    key,
+                    lambda folder: _convert_and_check(
+                        source, key, folder, normalize, threads, reporter
+                    ),
+                )
+    else:
+        reporter.log(f"{card.name}: converted network loaded from the cache {entry.folder}")
+    check = entry.check
+    if not check["passed"]:
+        fp32 = check["fp32"]
+        why = (
+            f"the OpenVINO conversion of {card.name} disagrees with torch on the probe tile "
+            f"(max logit difference {fp32['max_abs_diff']:.3g}, allowed {check['tolerance']:.3g}; "
+            f"{fp32['same_class_pct']:.1f} % same class)"
+        )
+        if plan.asked == "openvino":
+            raise RuntimeCheckFailed(
+                f"{why}: it is not used; run with --backend torch (or auto)",
+                option="--backend",
+                value="openvino",
+                model=card.name,
+            )
+        return RuntimeNetwork(
+            None, plan.but(runtime="torch", reason=f"auto: {why}; torch runs it", check=check)
+        )
+    source.release_torch()
+    started = time.perf_counter()
+    network = openvino_net.OpenVinoNetwork(entry.graph, precision, threads)
+    reason = (
+        f"{plan.reason}, converted network checked against torch (max logit difference "
+        f"{check['fp32']['max_abs_diff']:.2g} of {check['fp32']['logit_scale']:.3g}), compiled "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return RuntimeNetwork(
+        network,
+        plan.but(reason=reason, cache_entry=str(entry.folder), check=check),
+        memory_format=network.memory_format,
+    )
+
+
+def _convert_and_check(
+    source: NetworkSource,
+    key: EntryKey,
+    folder: Any,
+    normalize: Callable[[np.ndarray], torch.Tensor],
+    threads: int | None,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """Convert into `folder` and return the check; the torch network is held only meanwhile."""
+    from engine.runtime import openvino_net
+
+    _, channels, height, width = key.shape
+    reporter.log(
+        f"converting {key.model} to OpenVINO for {height} x {width} px tiles (once; cached in "
+        f"{folder.parent}, set FLAIR_CACHE_DIR to move it)"
+    )
+    reporter.start("conversion", 3, "steps")
+    traced = _TracedForward(source.torch_network(), source.architecture).eval()
+    probe = normalize(openvino_net.probe_tile(channels, height, width)).float().contiguous()
+    reference = openvino_net.torch_logits(traced, probe)
+    reporter.advance(1)
+    seconds = openvino_net.convert(traced, probe, folder)
+    del traced
+    reporter.advance(1)
+    result = openvino_net.check(folder / "model.xml", reference, probe, key.precision, threads)
+    result["conversion_s"] = round(seconds, 2)
+    reporter.advance(1)
+    return result
+
+
+def weights_hasher(path: Any) -> Callable[[], str]:
+    """A function giving `path`'s SHA-256, computed once."""
+    found: list[str] = []
+
+    def digest() -> str:
+        if not found:
+            found.append(file_sha256(path))
+        return found[0]
+
+    return digest

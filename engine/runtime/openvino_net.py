@@ -1,0 +1,151 @@
+"""OpenVINO: converting a torch network to IR, compiling it, and checking it against torch.
+
+Conversion traces the network on one tile of the run's shape (`openvino.convert_model`), with
+every module that has an `export_friendly` attribute switched to its export forward for the
+trace (the FLAIR-HUB UPerNet decoder: engine.models.upernet040). The IR keeps fp32 weights; the
+precision is a compile property (`INFERENCE_PRECISION_HINT`), set explicitly because OpenVINO's
+CPU default is bf16 on CPUs with AMX.
+
+The check runs the compiled network and torch on one deterministic probe tile. In fp32 the
+logits must agree within `FP32_TOLERANCE` of the logit scale (the largest absolute torch logit);
+a bf16 entry is gated by the same fp32 check of its graph, and records its own agreement.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openvino as ov
+import torch
+
+log = logging.getLogger(__name__)
+
+FP32_TOLERANCE = 1e-3  # of the logit scale
+OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+_core: ov.Core | None = None
+
+
+def core() -> ov.Core:
+    """One OpenVINO Core per process (it loads the CPU plugin once)."""
+    global _core
+    if _core is None:
+        _core = ov.Core()
+    return _core
+
+
+def version() -> str:
+    """OpenVINO's version, as the cache key holds it."""
+    return ov.get_version()
+
+
+@contextmanager
+def export_forward(network: torch.nn.Module) -> Iterator[None]:
+    """Switch modules that have an export forward to it while the network is traced."""
+    switched = [m for m in network.modules() if hasattr(m, "export_friendly")]
+    for module in switched:
+        module.export_friendly = True
+    try:
+        yield
+    finally:
+        for module in switched:
+            module.export_friendly = False
+
+
+def convert(network: torch.nn.Module, probe: torch.Tensor, folder: Path) -> float:
+    """Trace `network` on `probe`'s shape and save the IR as `folder/model.xml|bin`; seconds."""
+    started = time.perf_counter()
+    with torch.no_grad(), export_forward(network):
+        model = ov.convert_model(network, example_input=probe, input=[tuple(probe.shape)])
+    ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
+    del model
+    gc.collect()
+    return time.perf_counter() - started
+
+
+class OpenVinoNetwork:
+    """A compiled IR with the torch network's call: (B, C, H, W) float32 in, logits out.
+
+    The IR has batch 1 (one compiled shape, the fastest on the CPU); a batch runs tile by tile.
+    """
+
+    memory_format = torch.contiguous_format  # NCHW, what the IR takes without a copy
+
+    def __init__(self, graph: Path, precision: str, threads: int | None) -> None:
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": OV_PRECISION[precision],
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self.compiled = core().compile_model(core().read_model(str(graph)), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        array = x.detach().float().contiguous().numpy()
+        outputs = []
+        for i in range(array.shape[0]):
+            self.request.infer({0: array[i : i + 1]}, share_inputs=True)
+            outputs.append(self.request.get_output_tensor(0).data.copy())
+        out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        return torch.from_numpy(out)
+
+
+def probe_tile(channels: int, height: int, width: int) -> np.ndarray:
+    """A deterministic raw tile (0..255): smooth gradients plus seeded noise, so every layer
+    sees varied values and the same probe is made on every machine."""
+    rng = np.random.default_rng(20260419)
+    rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
+    cols = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
+    planes = []
+    for c in range(channels):
+        wave = 0.5 + 0.5 * np.sin(6.0 * (c + 1) * rows + 4.0 * (channels - c) * cols)
+        planes.append(200.0 * wave + rng.uniform(0, 55, (height, width)))
+    return np.clip(np.stack(planes), 0, 255).astype(np.float32)[None]
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """How far `candidate` logits are from `reference`: max difference, scale, same class."""
+    scale = float(np.abs(reference).max())
+    return {
+        "max_abs_diff": float(np.abs(candidate - reference).max()),
+        "logit_scale": scale,
+        "same_class_pct": float((candidate.argmax(1) == reference.argmax(1)).mean() * 100),
+    }
+
+
+def check(
+    graph: Path,
+    reference: np.ndarray,
+    probe: torch.Tensor,
+    precision: str,
+    threads: int | None,
+) -> dict[str, Any]:
+    """The check stored with an entry: fp32 agreement (the gate) and, for bf16, its own."""
+    fp32 = compare(reference, OpenVinoNetwork(graph, "fp32", threads)(probe).numpy())
+    tolerance = FP32_TOLERANCE * max(fp32["logit_scale"], 1e-6)
+    result: dict[str, Any] = {
+        "fp32": fp32,
+        "tolerance": tolerance,
+        "passed": bool(fp32["max_abs_diff"] <= tolerance),
+        "probe_shape": list(probe.shape),
+    }
+    if precision != "fp32":
+        result[precision] = compare(
+            reference, OpenVinoNetwork(graph, precision, threads)(probe).numpy()
+        )
+    return result
+
+
+def torch_logits(
+    forward: Callable[[torch.Tensor], torch.Tensor], probe: torch.Tensor
+) -> np.ndarray:
+    """The torch network's fp32 logits on the probe, the check's reference."""
+    with torch.inference_mode():
+        return forward(probe).float().numpy()
