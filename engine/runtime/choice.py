@@ -95,7 +95,7 @@ def plan_runtime(
     if on_cpu and precision == "bf16" and (refusal := cpu.bf16_refusal()):
         raise InvalidInput(refusal, option="--precision", value="bf16")
     if backend == "torch":
-        return RuntimeChoice("torch", precision, device, f"{BACKEND_OPTION} torch", backend)
+        return RuntimeChoice("torch", precision, device, "PyTorch asked for", backend)
     why_not = None
     if not on_cpu:
         why_not = f"OpenVINO runs on the CPU only here, and the device is {device}"
@@ -107,7 +107,7 @@ def plan_runtime(
     elif openvino_version is None:
         why_not = "OpenVINO is not installed in the engine's environment (reinstall the engine)"
     if why_not is None:
-        why = f"{BACKEND_OPTION} openvino" if backend == "openvino" else "auto: OpenVINO on the CPU"
+        why = "OpenVINO asked for" if backend == "openvino" else "auto: OpenVINO on the CPU"
         return RuntimeChoice("openvino", precision, device, why, backend)
     if backend == "openvino":
         raise InvalidInput(

@@ -28,6 +28,7 @@ LANDCOVER_PARAMETERS = [
     "EXTENT",
     "MASK",
     "DEVICE",
+    "BACKEND",
     "TILE_SIZE",
     "MARGIN",
     "BATCH_SIZE",
