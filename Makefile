@@ -19,16 +19,18 @@ system-deps:
 	./scripts/install_system_deps.sh
 
 # The engine's own environment: wheels only, never mixed into QGIS's Python, at the versions
-# pinned in requirements/ (`make requirements` refreshes them). --isolated ignores the PIP_*
-# variables and the user's pip configuration (a machine's find-links or extra index holding a
-# torch wheel without a matching torchvision).
+# pinned in requirements/ (`make requirements` refreshes them). pip honours the machine's own
+# configuration: every pin is exact, so a mirror, extra index or find-links folder can only
+# supply the same releases (a local copy of torch's 5 GB spares the download), never another
+# torch. --no-cache-dir: a second copy of those wheels in pip's cache is disk nobody reads.
+PIP_INSTALL := $(ENGINE_PY) -m pip install -q --no-cache-dir
 engine-env: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements/engine.txt requirements/dev.txt
 	test -x $(ENGINE_PY) || "$$($(PYTHON) -c 'import os, sys; print(os.path.realpath(sys.executable))')" \
 	  -m venv $(VENV)
-	$(ENGINE_PY) -m pip install --isolated -q --upgrade pip
-	$(ENGINE_PY) -m pip install --isolated -q -r requirements/engine.txt -r requirements/dev.txt
-	$(ENGINE_PY) -m pip install --isolated -q --no-deps -e .
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) -r requirements/engine.txt -r requirements/dev.txt
+	$(PIP_INSTALL) --no-deps -e .
 	touch $@
 
 # Refresh the pins: the newest torch and engine dependencies in a fresh venv, frozen. The engine

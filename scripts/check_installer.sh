@@ -14,6 +14,7 @@ qgis_process=${QGIS_PROCESS:-/usr/bin/qgis_process.bin}
 work=$(mktemp -d "${TMPDIR:-/tmp}/flair-installer.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 unset FLAIR_ENGINE_PYTHON  # the installer's own environment, not the developer's
+export PIP_NO_CACHE_DIR=1  # no second copy of torch's 5 GB in pip's cache
 
 export QT_QPA_PLATFORM=offscreen XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data
 python3 scripts/build_plugin_zip.py --out-dir "$work/dist" >/dev/null

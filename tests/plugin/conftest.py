@@ -31,6 +31,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["FLAIR_CACHE_DIR"] = str(Path(__file__).resolve().parents[2] / "build" / "test-cache")
 Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Debian 12's pytest 7.2 predates pyproject's tmp_path_retention_policy (7.3): declared here
+    so that it reads as a known option there rather than a warning."""
+    if pytest.version_tuple < (7, 3):
+        parser.addini("tmp_path_retention_policy", "honoured by pytest 7.3 and newer")
+
+
 ENGINE_PYTHON = os.environ.get("FLAIR_ENGINE_PYTHON") or str(REPO / ".venv" / "bin" / "python")
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"
 
