@@ -35,7 +35,8 @@ from ..classes import CITATION
 from ..compat import FLAG_ADVANCED, LAYER_HINT_RASTER, LAYER_HINT_VECTOR, TYPE_POLYGON
 from ..engine_command import engine_command
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import LOADING_PERCENT, STARTING_TEXT, ProgressMapper, run_engine
+from ..engine_progress import LOADING_PERCENT, STARTING_TEXT, ProgressMapper
+from ..engine_runner import run_engine
 from .base import FlairAlgorithm, engine_path
 from .zones import map_file, zones_source
 

@@ -22,7 +22,8 @@ from ..classes import CITATION
 from ..compat import LAYER_HINT_VECTOR, TYPE_POLYGON
 from ..engine_command import engine_command, evaluate_arguments
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import STARTING_TEXT, ProgressMapper, run_engine
+from ..engine_progress import STARTING_TEXT, ProgressMapper
+from ..engine_runner import run_engine
 from ..evaluation_report import REPORT_PAGE, write_report_html
 from ..export import layer_file_path
 from .base import FlairAlgorithm, engine_path

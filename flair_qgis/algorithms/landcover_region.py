@@ -30,7 +30,8 @@ from ..classes import CITATION
 from ..compat import FILE_FOLDER, FLAG_ADVANCED, LAYER_HINT_RASTER, TYPE_POLYGON, TYPE_RASTER
 from ..engine_command import BACKEND_CHOICES, BACKENDS, engine_command, runtime_summary
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import ProgressMapper, run_engine
+from ..engine_progress import ProgressMapper
+from ..engine_runner import run_engine
 from ..engine_shared import engine_module
 from ..export import layer_file_path
 from ..fields import form_label

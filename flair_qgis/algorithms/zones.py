@@ -29,7 +29,8 @@ from ..classes import CITATION
 from ..compat import TYPE_POLYGON
 from ..engine_command import engine_command
 from ..engine_locator import engine_environment, require_engine
-from ..engine_runner import LOADING_PERCENT, STARTING_TEXT, ProgressMapper, run_engine
+from ..engine_progress import LOADING_PERCENT, STARTING_TEXT, ProgressMapper
+from ..engine_runner import run_engine
 from ..export import layer_file_path
 from .base import FlairAlgorithm, engine_path
 

@@ -13,7 +13,8 @@ import sys
 import pytest
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
-from flair_qgis.engine_runner import ProgressMapper, run_engine
+from flair_qgis.engine_progress import ProgressMapper
+from flair_qgis.engine_runner import run_engine
 from flair_qgis.engine_shared import engine_module
 
 protocol = engine_module("protocol")
@@ -269,7 +270,7 @@ class TextRecorder(Recorder):
 def test_time_remaining_for_runs_of_several_tiles_and_the_starting_text(qgis_app):
     """The engine's `eta_s` shows as time left while several tiles or blocks run (never for a
     single one); a run without a model says so before its first phase."""
-    from flair_qgis.engine_runner import LOADING_TEXT, STARTING_TEXT, remaining_text
+    from flair_qgis.engine_progress import LOADING_TEXT, STARTING_TEXT, remaining_text
 
     assert remaining_text(42) == "about 40 s left"
     assert remaining_text(150) == "about 2 min left" or remaining_text(150) == "about 3 min left"

@@ -63,7 +63,7 @@ def test_evaluate_says_what_it_does_and_scores_in_percent(qgis_app, tmp_path):
     """No model is loaded: the progress text never says so. Every mIoU the log shows is in
     percent (the engine's line and the plugin's), the same figure."""
     from flair_qgis.engine_locator import CHECKING_TEXT
-    from flair_qgis.engine_runner import STARTING_TEXT
+    from flair_qgis.engine_progress import STARTING_TEXT
 
     from .helpers import RecordingFeedback
 

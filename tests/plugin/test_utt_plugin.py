@@ -19,7 +19,7 @@ import pytest
 from qgis.core import QgsProcessingException, QgsRasterLayer
 
 from flair_qgis.engine_command import PredictRequest, acquisition_date, sentinel2_spec
-from flair_qgis.engine_runner import PHASE_TEXTS
+from flair_qgis.engine_progress import PHASE_TEXTS
 
 from .conftest import ENGINE_PYTHON, REPO, needs_engine, qgis_process
 from .helpers import RecordingFeedback, read_codes
