@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -167,15 +168,21 @@ def end_to_end(ckpt: Path, channels: tuple[str, ...], size: int, threads: int, t
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
+def add_common_arguments(parser: argparse.ArgumentParser, models: Sequence[str]) -> None:
+    """The options every model benchmark takes: which models, threads, repetitions, the
+    end-to-end raster and whether bf16 is timed (also read by bench_runtimes.py)."""
+    parser.add_argument("--models", default=",".join(models))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--end-to-end", type=int, default=0, help="raster side in px; 0: skip")
     parser.add_argument("--no-bf16", action="store_true", help="time fp32 only")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_common_arguments(parser, DEFAULT_MODELS)
     parser.add_argument("--tile", type=int, default=0, help="model alone: this tile (FLAIR-INC)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

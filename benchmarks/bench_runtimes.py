@@ -39,7 +39,11 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchmarks.bench_models import make_checkpoint, tiling  # noqa: E402
+from benchmarks.bench_models import (  # noqa: E402
+    add_common_arguments,
+    make_checkpoint,
+    tiling,
+)
 from engine.inference import Predictor  # noqa: E402
 from engine.models.loader import load_model  # noqa: E402
 from engine.progress import Reporter  # noqa: E402
@@ -190,12 +194,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=2)
+    add_common_arguments(parser, DEFAULT_MODELS)
     parser.add_argument("--tile", type=int, default=0, help="tile in px (default: the card's)")
-    parser.add_argument("--no-bf16", action="store_true")
-    parser.add_argument("--end-to-end", type=int, default=0, help="raster side in px; 0: skip")
     parser.add_argument("--cold", action="store_true", help="also a converting OpenVINO run")
     parser.add_argument("--schemes", default="", help="torch end to end at T/M,... tilings")
     parser.add_argument("--skip-in-process", action="store_true")

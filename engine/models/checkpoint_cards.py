@@ -57,20 +57,10 @@ def smp_card_from_tensors(
     channels = overrides.channels or DEFAULT_CHANNELS.get(in_channels)
     codes = overrides.logit_codes or DEFAULT_CODES.get(n_logits)
     if channels is None:
-        raise ModelError(
-            f"{path} takes {in_channels} channels; say which with --channels",
-            option="--card",
-            file=str(path),
-            unknown="channels",
-            count=in_channels,
-        )
+        raise _not_inferred(path, "channels", in_channels, "channels; say which with --channels")
     if codes is None:
-        raise ModelError(
-            f"{path} has {n_logits} logits; say their FLAIR codes with --classes",
-            option="--card",
-            file=str(path),
-            unknown="classes",
-            count=n_logits,
+        raise _not_inferred(
+            path, "classes", n_logits, "logits; say their FLAIR codes with --classes"
         )
     norm_name = overrides.normalization or ("unit" if path.suffix == ".ckpt" else "flair-inc")
     return ModelCard(
@@ -82,4 +72,17 @@ def smp_card_from_tensors(
         inactive_codes=overrides.inactive_codes or (),
         encoder=encoder,
         title=f"checkpoint {path.name}",
+    )
+
+
+def _not_inferred(path: Path, unknown: str, count: int, rest: str) -> ModelError:
+    """A checkpoint whose `unknown` (channels, classes) no default covers: the user says them,
+    with the option `rest` names; `count` is how many the file holds."""
+    verb = "takes" if unknown == "channels" else "has"
+    return ModelError(
+        f"{path} {verb} {count} {rest}",
+        option="--card",
+        file=str(path),
+        unknown=unknown,
+        count=count,
     )

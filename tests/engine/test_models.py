@@ -220,3 +220,27 @@ def test_sidecar_card_is_used(tmp_path: Path) -> None:
     card = load_registry().get("flair-inc-rgb-15cl").to_dict() | {"name": "mine"}
     (tmp_path / "mine.pth.card.json").write_text(json.dumps(card))
     assert load_model(str(path)).card.name == "mine"
+
+
+@pytest.mark.parametrize(
+    ("channels", "logits", "unknown", "count", "sentence"),
+    [
+        (7, 19, "channels", 7, "takes 7 channels; say which with --channels"),
+        (3, 11, "classes", 11, "has 11 logits; say their FLAIR codes with --classes"),
+    ],
+)
+def test_a_checkpoint_no_default_covers_asks_for_its_channels_or_classes(
+    tmp_path: Path, channels: int, logits: int, unknown: str, count: int, sentence: str
+) -> None:
+    """No default card for 7 channels or 11 logits: the error names the option to give, and its
+    fields say what is unknown and how many the file holds (the plugin's words come from them)."""
+    path = make_unet_checkpoint(tmp_path / "net.pth", channels, logits, seed=1)
+    with pytest.raises(ModelError) as caught:
+        load_model(str(path))
+    assert str(caught.value) == f"{path} {sentence}"
+    assert caught.value.fields == {
+        "option": "--card",
+        "file": str(path),
+        "unknown": unknown,
+        "count": count,
+    }

@@ -19,24 +19,13 @@ import rasterio
 
 from engine.inference import Predictor
 from engine.models.loader import load_model
-from engine.progress import Reporter
 from engine.runtime import openvino_net
 from engine.runtime.cache import EntryCache, EntryKey
+from tests.engine.recording import Said
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 TILE = 64
-
-
-class Said(Reporter):
-    """A reporter that keeps the log lines."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        self.lines.append(message)
 
 
 def key(weights: str = "a" * 64) -> EntryKey:

@@ -22,10 +22,10 @@ import pytest
 from engine.errors import InvalidInput, RuntimeCheckFailed
 from engine.inference import Predictor
 from engine.models.loader import load_model
-from engine.progress import Reporter
 from engine.runtime import openvino_net
 from engine.runtime.choice import check_backend, plan_runtime
 from engine.runtime.cpu_features import parse_cpuinfo, read_cpu_features
+from tests.engine.recording import Said
 from tests.engine.runtime_fixtures import CASES
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
 
@@ -49,17 +49,6 @@ COOPER_LAKE = """processor\t: 0
 model name\t: Intel(R) Xeon(R) Platinum 8380HL CPU @ 2.90GHz
 flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16 avx512_vnni
 """
-
-
-class Said(Reporter):
-    """A reporter that keeps the log lines."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        self.lines.append(message)
 
 
 def test_cpu_features_from_cpuinfo_text() -> None:

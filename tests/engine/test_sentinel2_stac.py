@@ -19,6 +19,7 @@ from engine.sentinel2 import SeriesCube, StacSource, open_source, prepare_superp
 from engine.sentinel2.base import series_crs
 from engine.sentinel2.settings import Sentinel2Settings
 from engine.sentinel2.stac import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL
+from tests.engine.recording import Said
 from tests.fixtures.sentinel2_catalog import (
     ACQUISITIONS,
     StacApiServer,
@@ -34,15 +35,6 @@ ALL_DATES = [a.date for a in ACQUISITIONS]
 ZONE31_DATES = [i for i, a in enumerate(ACQUISITIONS) if 31 in a.zones]
 ZONE32_DATES = [i for i, a in enumerate(ACQUISITIONS) if 32 in a.zones]
 CONSTANT_BANDS = [0, 3, 4, 5, 6, 7, 8, 9]  # B3 and B4 carry position codes in zone 31
-
-
-class LogReporter(Reporter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def log(self, message: str, level: str = "INFO", **fields: object) -> None:
-        self.lines.append(message)
 
 
 def area(epsg: int, half_m: float = 500.0) -> tuple[float, float, float, float]:
@@ -169,7 +161,7 @@ def test_stac_api_over_loopback_then_cache_without_network(catalog, cube_utm31, 
     assert cube.dates == ALL_DATES
     assert np.array_equal(np.asarray(cube.data), np.asarray(cube_utm31.data))
     # the server is gone: a second run reads the cache
-    reporter = LogReporter()
+    reporter = Said()
     again = open_source(f"stac:{server.url}#sentinel-2-c1-l2a", cache_dir=tmp_path).load(
         "EPSG:32631", area(32631), YEAR, SETTINGS, reporter
     )
