@@ -31,7 +31,7 @@ from typing import Any
 from filelock import FileLock
 
 CACHE_ENV = "FLAIR_CACHE_DIR"
-EXPORT_VERSION = 1  # raise when the export changes what a converted graph computes
+EXPORT_VERSION = 2  # raise when the export changes what a converted graph computes
 ENTRY_FILE = "entry.json"
 GRAPH_FILES = ("model.xml", "model.bin")
 _HASH_CHUNK = 8 << 20

@@ -45,10 +45,10 @@ class NetworkSource:
         card: the resolved card (channels, logits).
         architecture: its family (its forward, whether it takes extra inputs).
         weights_sha256: a function giving the checkpoint's SHA-256 (read only on OpenVINO).
-        torch_network: the built network; called only for a conversion and its check.
-        release_torch: lets the torch network go; called once the converted network has
-            passed its check, before it is compiled, so the two are never held together
-            beyond the check.
+        torch_network: the built network (rebuilt if it was let go); called only for a
+            conversion.
+        release_torch: lets the torch network go; called once the graph is written, before
+            it is checked and compiled, so the two are never held together.
     """
 
     card: ModelCard
@@ -165,7 +165,7 @@ def network_for(
         return RuntimeNetwork(
             None, plan.but(runtime="torch", reason=f"auto: {why}; torch runs it", check=check)
         )
-    source.release_torch()
+    source.release_torch()  # a cache hit: the converted network stands in for it
     started = time.perf_counter()
     network = openvino_net.OpenVinoNetwork(entry.graph, precision, threads)
     reason = (
@@ -188,7 +188,9 @@ def _convert_and_check(
     threads: int | None,
     reporter: Reporter,
 ) -> dict[str, Any]:
-    """Convert into `folder` and return the check; the torch network is held only meanwhile."""
+    """Convert into `folder` and return the check; the torch network is held only until the
+    graph is written (it is let go before the check compiles the graph). A graph traced at a
+    smaller tile that fails the check is converted again at the run's own shape."""
     from engine.runtime import openvino_net
 
     _, channels, height, width = key.shape
@@ -197,14 +199,27 @@ def _convert_and_check(
         f"{folder.parent}, set FLAIR_CACHE_DIR to move it)"
     )
     reporter.start("conversion", 3, "steps")
-    traced = _TracedForward(source.torch_network(), source.architecture).eval()
     probe = normalize(openvino_net.probe_tile(channels, height, width)).float().contiguous()
-    reference = openvino_net.torch_logits(traced, probe)
-    reporter.advance(1)
-    seconds = openvino_net.convert(traced, probe, folder)
-    del traced
-    reporter.advance(1)
-    result = openvino_net.check(folder / "model.xml", reference, probe, key.precision, threads)
+    reference = None
+    seconds = 0.0
+    for small in (True, False):
+        traced = _TracedForward(source.torch_network(), source.architecture).eval()
+        if reference is None:
+            reference = openvino_net.torch_logits(traced, probe)
+            reporter.advance(1)
+        seconds += openvino_net.convert(traced, probe, folder, small=small)
+        del traced
+        source.release_torch()  # rebuilt from the checkpoint if the check sends us round again
+        openvino_net.release_freed_memory()
+        if small:
+            reporter.advance(1)
+        result = openvino_net.check(folder / "model.xml", reference, probe, key.precision, threads)
+        if result["passed"] or not small:
+            break
+        reporter.log(
+            f"the graph of {key.model} traced at a smaller tile disagrees with torch: "
+            f"converting again at {height} x {width} px"
+        )
     result["conversion_s"] = round(seconds, 2)
     reporter.advance(1)
     return result

@@ -1,10 +1,14 @@
 """OpenVINO: converting a torch network to IR, compiling it, and checking it against torch.
 
-Conversion traces the network on one tile of the run's shape (`openvino.convert_model`), with
-every module that has an `export_friendly` attribute switched to its export forward for the
-trace (the FLAIR-HUB UPerNet decoder: engine.models.upernet040). The IR keeps fp32 weights; the
-precision is a compile property (`INFERENCE_PRECISION_HINT`), set explicitly because OpenVINO's
-CPU default is bf16 on CPUs with AMX.
+Conversion traces the network (`openvino.convert_model`), with every module that has an
+`export_friendly` attribute switched to its export forward for the trace (the FLAIR-HUB UPerNet
+decoder: engine.models.upernet040). A large tile is traced at `TRACE_SIDE_PX` with free height
+and width, then the graph is fixed to the run's shape: tracing at 1280 px held the activations
+of a whole forward beside the graph (3.1 GB for the U-Net, 3.4 GB for a ConvNeXt-V2 UPerNet;
+1.7 and 2.0 GB this way). A network that cannot be traced at another size (timm's Swin is built
+for one) is traced at the run's shape. The IR keeps fp32 weights; the precision is a compile
+property (`INFERENCE_PRECISION_HINT`), set explicitly because OpenVINO's CPU default is bf16 on
+CPUs with AMX.
 
 The check runs the compiled network and torch on one deterministic probe tile. In fp32 the
 logits must agree within `FP32_TOLERANCE` of the logit scale (the largest absolute torch logit);
@@ -13,8 +17,11 @@ a bf16 entry is gated by the same fp32 check of its graph, and records its own a
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +36,8 @@ log = logging.getLogger(__name__)
 
 FP32_TOLERANCE = 1e-3  # of the logit scale
 OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+# a tile side above which the trace runs on a smaller one (a multiple of every network's stride)
+TRACE_SIDE_PX = 256
 _core: ov.Core | None = None
 
 
@@ -58,15 +67,57 @@ def export_forward(network: torch.nn.Module) -> Iterator[None]:
             module.export_friendly = False
 
 
-def convert(network: torch.nn.Module, probe: torch.Tensor, folder: Path) -> float:
-    """Trace `network` on `probe`'s shape and save the IR as `folder/model.xml|bin`; seconds."""
+def trace_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape to trace a network for tiles of `shape` (B, C, H, W): each side above twice
+    `TRACE_SIDE_PX` that it divides becomes `TRACE_SIDE_PX`; smaller tiles are traced whole."""
+    *lead, height, width = shape
+
+    def side(px: int) -> int:
+        return TRACE_SIDE_PX if px > 2 * TRACE_SIDE_PX and px % TRACE_SIDE_PX == 0 else px
+
+    return (*lead, side(height), side(width))
+
+
+def convert(
+    network: torch.nn.Module, probe: torch.Tensor, folder: Path, small: bool = True
+) -> float:
+    """Trace `network` and save the IR for `probe`'s shape as `folder/model.xml|bin`; seconds.
+
+    `small`: trace at `trace_shape` with free height and width, then fix the shape (see the
+    module doc); the caller checks the result and converts again with `small=False` if that
+    graph disagrees. A network that refuses the smaller tile is traced at the run's shape."""
     started = time.perf_counter()
-    with torch.no_grad(), export_forward(network):
-        model = ov.convert_model(network, example_input=probe, input=[tuple(probe.shape)])
+    shape = tuple(probe.shape)
+    example = trace_shape(shape) if small else shape
+    model = None
+    if example != shape:
+        free = (*shape[:2], -1, -1)
+        try:
+            with torch.no_grad(), export_forward(network):
+                model = ov.convert_model(
+                    network, example_input=probe[..., : example[2], : example[3]], input=[free]
+                )
+            model.reshape(list(shape))
+        except Exception as exc:  # torch or OpenVINO refusing the smaller tile, in their words
+            log.info("tracing at %s refused (%s): traced at %s", example[2:], exc, shape[2:])
+            model = None
+            release_freed_memory()
+    if model is None:
+        with torch.no_grad(), export_forward(network):
+            model = ov.convert_model(network, example_input=probe, input=[shape])
     ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
     del model
-    gc.collect()
+    release_freed_memory()
     return time.perf_counter() - started
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc's `malloc_trim`),
+    so a conversion's freed buffers do not add to the compiled network's footprint."""
+    gc.collect()
+    if sys.platform.startswith("linux"):  # another C library (musl) has nothing to trim
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class OpenVinoNetwork:
