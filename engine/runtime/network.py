@@ -207,14 +207,15 @@ def _convert_and_check(
         if reference is None:
             reference = openvino_net.torch_logits(traced, probe)
             reporter.advance(1)
-        seconds += openvino_net.convert(traced, probe, folder, small=small)
+        spent, traced_small = openvino_net.convert(traced, probe, folder, small=small)
+        seconds += spent
         del traced
         source.release_torch()  # rebuilt from the checkpoint if the check sends us round again
         openvino_net.release_freed_memory()
         if small:
             reporter.advance(1)
         result = openvino_net.check(folder / "model.xml", reference, probe, key.precision, threads)
-        if result["passed"] or not small:
+        if result["passed"] or not traced_small:  # the run's own shape: nothing else to try
             break
         reporter.log(
             f"the graph of {key.model} traced at a smaller tile disagrees with torch: "

@@ -80,16 +80,18 @@ def trace_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def convert(
     network: torch.nn.Module, probe: torch.Tensor, folder: Path, small: bool = True
-) -> float:
-    """Trace `network` and save the IR for `probe`'s shape as `folder/model.xml|bin`; seconds.
+) -> tuple[float, bool]:
+    """Trace `network` and save the IR for `probe`'s shape as `folder/model.xml|bin`.
 
     `small`: trace at `trace_shape` with free height and width, then fix the shape (see the
     module doc); the caller checks the result and converts again with `small=False` if that
-    graph disagrees. A network that refuses the smaller tile is traced at the run's shape."""
+    graph disagrees. A network that refuses the smaller tile is traced at the run's shape.
+    Returns the seconds taken and whether the trace ran on a smaller tile."""
     started = time.perf_counter()
     shape = tuple(probe.shape)
     example = trace_shape(shape) if small else shape
     model = None
+    traced_small = False
     if example != shape:
         free = (*shape[:2], -1, -1)
         try:
@@ -98,9 +100,10 @@ def convert(
                     network, example_input=probe[..., : example[2], : example[3]], input=[free]
                 )
             model.reshape(list(shape))
+            traced_small = True
         except Exception as exc:  # torch or OpenVINO refusing the smaller tile, in their words
             log.info("tracing at %s refused (%s): traced at %s", example[2:], exc, shape[2:])
-            model = None
+            model, traced_small = None, False
             release_freed_memory()
     if model is None:
         with torch.no_grad(), export_forward(network):
@@ -108,7 +111,7 @@ def convert(
     ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
     del model
     release_freed_memory()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, traced_small
 
 
 def release_freed_memory() -> None:

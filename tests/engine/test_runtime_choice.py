@@ -129,6 +129,9 @@ def test_a_network_that_fails_its_check_is_never_used(
     assert fallback.reason.startswith("auto: the OpenVINO conversion of")
     assert "disagrees with torch on the probe tile" in fallback.reason
     assert fallback.check["fp32"]["max_abs_diff"] > fallback.check["tolerance"]
+    # traced at the run's own shape (128 px): nothing else to try, converted once
+    assert sum(line.startswith("converting ") for line in said.lines) == 1
+    assert not any("traced at a smaller tile" in line for line in said.lines)
 
     said = Said()  # the failed check is stored with the entry: not converted again
     with pytest.raises(RuntimeCheckFailed) as refused:

@@ -114,7 +114,7 @@ def test_a_smaller_trace_that_disagrees_is_converted_again_at_the_runs_shape(
     real = openvino_net.convert
     calls: list[bool] = []
 
-    def small_trace_wrong(network, probe, folder, small=True):
+    def small_trace_wrong(network, probe, folder, small=True) -> tuple[float, bool]:
         calls.append(small)
         if small:
             network.network = other.network  # the traced wrapper now holds another network
