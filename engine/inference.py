@@ -221,7 +221,8 @@ def runtime_of(
 ) -> RuntimeChoice:
     """The runtime tiles of `shape` would run in with these settings, without keeping a
     predictor: a region's coordinator asks it once, so that a conversion happens there (and
-    its workers load it from the cache). `loaded`'s network is neither moved nor kept."""
+    its workers load it from the cache). Where OpenVINO runs, `loaded`'s network is let go as
+    in any predictor (its weights freed): the caller does not run it afterwards."""
     device = choose_device(settings.device, settings.precision)
     planned = plan_runtime(
         settings.backend,
