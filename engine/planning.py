@@ -15,16 +15,20 @@ from typing import Any
 
 from engine import protocol
 from engine.area import Area, area_from_extent, area_from_polygons, whole_grid
-from engine.device import DeviceChoice
+from engine.device import DeviceChoice, choose_device
+from engine.digest import sha256_once
 from engine.errors import InvalidInput
 from engine.grid import Grid
 from engine.io.bands import BandMapping, resolve_raster_bands
 from engine.io.tile_reader import value_scale_for
+from engine.models.architectures import architecture_of
 from engine.models.auto import resolve_auto_model
-from engine.models.loader import LoadedModel, known_card, load_model
+from engine.models.loader import LoadedModel, known_card, load_resolved, resolve_card
 from engine.processing_grid import choose_processing_grid
 from engine.progress import Reporter
-from engine.runtime.choice import RuntimeChoice
+from engine.runtime.cached_cards import CachedCards, CardRequest
+from engine.runtime.choice import RuntimeChoice, check_backend
+from engine.runtime.network import openvino_version
 from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX, PredictSettings, RunOptions
 from engine.tiling import Tiling
 
@@ -111,14 +115,45 @@ class Prepared:
 
 def load_run_model(run: RunOptions, reporter: Reporter) -> LoadedModel:
     """The model of a run's options: a registry name (its weights fetched when allowed) or a
-    checkpoint with its card and overrides."""
-    return load_model(
+    checkpoint with its card and overrides.
+
+    Where the run may use OpenVINO, a card this checkpoint resolved to before is read back
+    (`engine.runtime.cached_cards`) and the network is not built: the predictor builds it only
+    if its converted form is not cached, so a cached run never imports torch."""
+    card, path = resolve_card(
         run.model,
         card_path=run.card_path,
         overrides=run.overrides,
         allow_download=run.allow_download,
         say=reporter.log,
     )
+    if not _may_run_openvino(run):
+        return load_resolved(card, path, run.overrides, reporter.log)
+    request = CardRequest(path, sha256_once(path), card, run.overrides)
+    cards = CachedCards()
+    remembered = cards.find(request)
+    if remembered is not None and not architecture_of(remembered.card).uses_sentinel2:
+        for note in remembered.notes:
+            reporter.log(note)
+        return LoadedModel(remembered.card, None, path, request.weights_sha256)
+    notes: list[str] = []
+
+    def say(message: str) -> None:
+        notes.append(message)
+        reporter.log(message)
+
+    loaded = load_resolved(card, path, run.overrides, say)
+    if not loaded.architecture.uses_sentinel2:
+        cards.remember(request, loaded.card, tuple(notes))
+    return replace(loaded, weights_sha256=request.weights_sha256)  # hashed once per run
+
+
+def _may_run_openvino(run: RunOptions) -> bool:
+    """Whether the run's device and runtime choice leave OpenVINO possible (the CPU, backend
+    not torch, OpenVINO installed); whether it runs is decided once the tile shape is known."""
+    if check_backend(run.backend) == "torch":
+        return False
+    return not choose_device(run.device, run.precision).is_cuda and openvino_version() is not None
 
 
 def prepare_run(

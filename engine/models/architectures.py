@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from engine.errors import ModelError
 from engine.models.card import ModelCard
@@ -26,6 +25,9 @@ from engine.models.checkpoint_cards import apply_overrides, smp_card_from_tensor
 from engine.models.extras import ExtraInputs, ExtrasFactory, ExtrasSupplier
 from engine.models.families import FAMILIES, SENTINEL2, Family
 from engine.sentinel2.settings import Sentinel2Options
+
+if TYPE_CHECKING:  # imported by the families' code: the table itself is read without it
+    import torch
 
 __all__ = [  # ExtraInputs: the forward's argument, re-exported for the callers of `forward`
     "ARCHITECTURES",
@@ -158,6 +160,8 @@ def _utt_card(path: Path, state: Mapping[str, torch.Tensor], overrides: Any) -> 
 
 
 def _utt_forward(network: torch.nn.Module, x: torch.Tensor, extras: ExtraInputs | None):
+    import torch
+
     extras = extras or ExtraInputs()
     device = x.device
 

@@ -13,11 +13,13 @@ import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from engine.errors import InputNotFound, ModelError
 from engine.failures import read_failure
+
+if TYPE_CHECKING:  # imported where tensors are read: a cached OpenVINO run never needs it
+    import torch
 
 IGNORED_PREFIXES = ("criterion.",)
 KNOWN_WRAPPER_PREFIXES = ("model.seg_model.", "seg_model.", "model.", "module.", "net.")
@@ -29,6 +31,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     Only tensors and plain containers are unpickled (`weights_only=True`): a checkpoint is data,
     never code.
     """
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise InputNotFound(f"checkpoint {path} does not exist")
@@ -65,6 +69,8 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _read_torch(path: Path) -> object:
     """A torch file, unpickling tensors and plain containers only."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -162,6 +168,8 @@ def describe_state_mismatch(
         the missing keys, the unexpected keys and the shape mismatches (or entries that are not
         tensors), each counted with the first few named.
     """
+    import torch
+
     missing = [k for k in expected if k not in found]
     unexpected = [k for k in found if k not in expected]
     wrong = []

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from engine.errors import ModelError
 from engine.io.bands import CHANNEL_ORDER
@@ -19,6 +18,9 @@ from engine.models.card import ModelCard, Normalization
 from engine.models.overrides import CardOverrides
 from engine.models.registry import load_registry
 from engine.models.smp_networks import smp_shape, unprefixed
+
+if TYPE_CHECKING:
+    import torch
 
 FLAIR_INC_REFERENCE_CARD = "flair-inc-rgbie-15cl"  # its card holds FLAIR-INC's 5-band statistics
 # a checkpoint without a card: its input count read as the first channels of FLAIR's RGBIE order

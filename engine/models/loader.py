@@ -1,14 +1,18 @@
-"""Turning a model name or checkpoint path into a card plus a ready network."""
+"""Turning a model name or checkpoint path into a card plus a ready network.
+
+torch is imported where tensors are read (`read_state_dict`) and networks built: the card of a
+registry name or of a checkpoint with a card file is known without it (`known_card`).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
+from engine.digest import sha256_once
 from engine.errors import InputNotFound, ModelError
 from engine.models.architectures import Architecture, architecture_of, detect_architecture
 from engine.models.card import ModelCard
@@ -18,16 +22,29 @@ from engine.models.download import resolve_weights
 from engine.models.overrides import CardOverrides
 from engine.models.registry import load_registry
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A model ready to run: its card (logits resolved) and its eval-mode network."""
+    """A model ready to run: its card (logits resolved) and its eval-mode network.
+
+    `network` is None where it was not built (a CPU run whose converted network is cached:
+    engine.runtime.cached_cards) or was let go once OpenVINO ran; `build_network` builds it from the
+    checkpoint. `weights_sha256` gives the checkpoint's SHA-256, computed once.
+    """
 
     card: ModelCard
-    network: torch.nn.Module
+    network: torch.nn.Module | None
     weights_path: Path
+    weights_sha256: Callable[[], str] = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.weights_sha256 is None:
+            object.__setattr__(self, "weights_sha256", sha256_once(self.weights_path))
 
     @property
     def architecture(self) -> Architecture:
@@ -113,6 +130,17 @@ def load_model(
         allow_download=allow_download,
         say=say,
     )
+    return load_resolved(card, path, overrides, say)
+
+
+def load_resolved(
+    card: ModelCard | None,
+    path: Path,
+    overrides: CardOverrides,
+    say: Callable[[str], None] = log.info,
+) -> LoadedModel:
+    """`load_model` once `resolve_card` has answered: the checkpoint read, the card inferred
+    from its tensors where none was given, both checked together and the network built."""
     state = read_state_dict(path)
     found = detect_architecture(state.keys(), path)
     if card is None:
@@ -134,6 +162,12 @@ def load_model(
     network = expected.build(card, state)
     card = card.resolved_for_logits(expected.num_logits(network))
     return LoadedModel(card=card, network=network, weights_path=path)
+
+
+def build_network(loaded: LoadedModel) -> torch.nn.Module:
+    """The eval-mode network of a model whose card is resolved, built from its checkpoint
+    (a model loaded without it, or let go once OpenVINO ran)."""
+    return loaded.architecture.build(loaded.card, read_state_dict(loaded.weights_path))
 
 
 def _normalization_name(card: ModelCard) -> str:

@@ -11,13 +11,15 @@ smp stored DeepLabV3's decoder as a Sequential (`decoder.0.` = ASPP, `decoder.1.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-
-import torch
+from typing import TYPE_CHECKING
 
 from engine.errors import ModelError
 from engine.models.card import ModelCard
 from engine.models.checkpoint import describe_state_mismatch, strip_wrapper_prefix
 from engine.models.families import FAMILIES
+
+if TYPE_CHECKING:
+    import torch
 
 HEAD_KEY = "segmentation_head.0.weight"
 
@@ -98,6 +100,7 @@ def build_smp(card: ModelCard, state: Mapping[str, torch.Tensor], decoder: str) 
     checkpoint, and a tensor missing, left over or of another shape is refused by name.
     """
     import segmentation_models_pytorch as smp
+    import torch
 
     class_name, _ = DECODERS[decoder]
     state = unprefixed(state, decoder)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from engine.digest import file_sha256
 from engine.models.loader import LoadedModel, sidecar_card_path
 from engine.models.registry import load_registry
 from engine.progress import Reporter
 from engine.region.inputs import RegionInputs
-from engine.region.manifest import Manifest, mask_content, sha256_file
+from engine.region.manifest import Manifest, mask_content
 from engine.region.settings import RegionSettings
 
 
@@ -30,8 +31,8 @@ def open_manifest(
     if registry_name is None:
         card = settings.run.card_path or sidecar_card_path(loaded.weights_path)
     t0 = time.perf_counter()
-    weights_sha256 = sha256_file(loaded.weights_path)
-    card_sha256 = sha256_file(card) if card else None
+    weights_sha256 = loaded.weights_sha256()  # hashed once per run
+    card_sha256 = file_sha256(card) if card else None
     reporter.log(
         f"model weights {loaded.weights_path}: SHA-256 {weights_sha256[:16]}... "
         f"({time.perf_counter() - t0:.2f} s)"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.classes import N_CODES  # a record's counts: pixels of each code 0..19
+from engine.digest import file_sha256
 from engine.errors import InvalidInput, OutputError
 from engine.failures import is_gdal_path
 from engine.grid import Window
@@ -36,15 +37,6 @@ DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 STATES = (DONE, FAILED, SKIPPED)
 BLOCKS_DIR = "blocks"
 SHAPEFILE_PARTS = (".shp", ".dbf", ".shx", ".prj")  # what a shapefile mask is recorded by
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def mask_content(mask: Path | str | None) -> dict[str, Any] | None:
@@ -67,7 +59,7 @@ def mask_content(mask: Path | str | None) -> dict[str, Any] | None:
         }
     else:
         files = {path.suffix.lower() or path.name: path}
-    return {"sha256": {name: sha256_file(p) for name, p in files.items()}}
+    return {"sha256": {name: file_sha256(p) for name, p in files.items()}}
 
 
 def settings_hash(key: dict[str, Any]) -> str:
@@ -132,7 +124,7 @@ class BlockRecord:
             return False
         for entry in self.outputs.values():
             path = out_dir / entry["file"]
-            if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            if not path.is_file() or file_sha256(path) != entry["sha256"]:
                 return False
         return True
 
@@ -167,7 +159,7 @@ class Manifest:
         wanted = settings_hash(key)
         if restart or not path.exists():
             manifest = cls(path, wanted, key)
-            manifest.input_sha256 = {f["path"]: sha256_file(Path(f["path"])) for f in _files(key)}
+            manifest.input_sha256 = {f["path"]: file_sha256(Path(f["path"])) for f in _files(key)}
         else:
             old_hash, old_settings, runs, records = _read(path)
             recorded = _read_input_sha256(out_dir / INPUT_SHA256_NAME)
@@ -279,7 +271,7 @@ def _same_content(
             continue
         if f["path"] not in recorded or is_gdal_path(f["path"]):
             return False
-        if sha256_file(Path(f["path"])) != recorded[f["path"]]:
+        if file_sha256(Path(f["path"])) != recorded[f["path"]]:
             return False
     return True
 

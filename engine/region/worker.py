@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.classes import N_CODES
+from engine.digest import file_sha256
 from engine.errors import EngineError, InputNotFound, InvalidInput, OutputError
 from engine.failures import io_errors, read_failure
 from engine.inference import Predictor
-from engine.models.loader import load_model
 from engine.pipeline import run_predict
+from engine.planning import load_run_model
 from engine.progress import Reporter
-from engine.region.manifest import DONE, FAILED, sha256_file
+from engine.region.manifest import DONE, FAILED
 from engine.settings import PredictSettings
 
 OUTPUT_FAULT = "output"  # a failed block's `fault`: its folder cannot take outputs
@@ -76,12 +77,8 @@ def cached_predictor(settings: PredictSettings) -> Predictor:
     )
     with _PREDICTORS_LOCK:
         if key not in _PREDICTORS:
-            loaded = load_model(
-                settings.model,
-                card_path=settings.card_path,
-                overrides=settings.overrides,
-                allow_download=settings.allow_download,
-            )
+            # as `predict` loads it: a converted network in the cache spares torch here too
+            loaded = load_run_model(settings.run_options, Reporter())
             _PREDICTORS[key] = Predictor(
                 loaded, settings.device, settings.threads, settings.precision, settings.backend
             )
@@ -219,7 +216,7 @@ def compute_block(job: BlockJob) -> dict[str, Any]:
     for row in result.stats["classes"]:
         counts[row["code"]] = int(row["pixels"])
     outputs = {
-        kind: {"file": rel, "sha256": sha256_file(job.out_dir / rel)} for kind, rel in job.files
+        kind: {"file": rel, "sha256": file_sha256(job.out_dir / rel)} for kind, rel in job.files
     }
     return {
         "state": DONE,

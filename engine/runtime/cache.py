@@ -30,11 +30,12 @@ from typing import Any
 
 from filelock import FileLock
 
+from engine.digest import file_sha256
+
 CACHE_ENV = "FLAIR_CACHE_DIR"
 EXPORT_VERSION = 2  # raise when the export changes what a converted graph computes
 ENTRY_FILE = "entry.json"
 GRAPH_FILES = ("model.xml", "model.bin")
-_HASH_CHUNK = 8 << 20
 
 
 def cache_root() -> Path:
@@ -48,15 +49,6 @@ def cache_root() -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "flair-landcover"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's content, read in chunks (checkpoints are hundreds of MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

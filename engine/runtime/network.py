@@ -5,6 +5,9 @@ converted network in the cache or converts it (once, under a lock, with progress
 against torch on the probe tile, and compiles it. A network that failed its check is never
 used: `auto` falls back to torch with one log line, `--backend openvino` stops with
 `RuntimeCheckFailed`.
+
+torch is imported here only for a conversion (`engine.runtime.conversion`): a cache hit loads
+and runs the converted network without it.
 """
 
 from __future__ import annotations
@@ -12,29 +15,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from engine.errors import RuntimeCheckFailed
 from engine.models.architectures import Architecture
 from engine.models.card import ModelCard
 from engine.progress import Reporter
-from engine.runtime.cache import EntryCache, EntryKey, file_sha256
+from engine.runtime.cache import EntryCache, EntryKey
 from engine.runtime.choice import RuntimeChoice, plan_runtime
 from engine.runtime.cpu_features import CpuFeatures, read_cpu_features
 
-Forward = Callable[[torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+# normalised (B, C, H, W) float32 tiles in, the map's logits out: a converted network's call
+ArrayForward = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
 class RuntimeNetwork:
     """What a run calls: `forward` (None: the predictor's own torch network) and the choice."""
 
-    forward: Forward | None
+    forward: ArrayForward | None
     choice: RuntimeChoice
-    memory_format: torch.memory_format = torch.channels_last
 
 
 @dataclass(frozen=True)
@@ -58,18 +63,6 @@ class NetworkSource:
     release_torch: Callable[[], None] = lambda: None
 
 
-class _TracedForward(torch.nn.Module):
-    """The architecture's forward (tile in, the map's logits out) as one module to trace."""
-
-    def __init__(self, network: torch.nn.Module, architecture: Architecture) -> None:
-        super().__init__()
-        self.network = network
-        self._forward = architecture.forward
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward(self.network, x, None)
-
-
 def openvino_version() -> str | None:
     """OpenVINO's version, or None when it cannot be imported."""
     try:
@@ -86,15 +79,15 @@ def network_for(
     shape: tuple[int, int],
     backend: str,
     threads: int | None,
-    normalize: Callable[[np.ndarray], torch.Tensor],
+    normalize: Callable[[np.ndarray], np.ndarray],
     reporter: Reporter,
     cpu: CpuFeatures | None = None,
     cache: EntryCache | None = None,
 ) -> RuntimeNetwork:
     """The network for this card, tile shape (height, width) and device; see the module doc.
 
-    `normalize` turns raw tiles into the network's input, as the predictor does (the probe
-    goes through it). `cpu` and `cache` default to this machine's.
+    `normalize` turns raw tiles into the network's float32 input, as the predictor does (the
+    probe goes through it). `cpu` and `cache` default to this machine's.
     """
     card = source.card
     plan = plan_runtime(
@@ -174,9 +167,7 @@ def network_for(
         f"in {time.perf_counter() - started:.1f} s"
     )
     return RuntimeNetwork(
-        network,
-        plan.but(reason=reason, cache_entry=str(entry.folder), check=check),
-        memory_format=network.memory_format,
+        network, plan.but(reason=reason, cache_entry=str(entry.folder), check=check)
     )
 
 
@@ -184,14 +175,14 @@ def _convert_and_check(
     source: NetworkSource,
     key: EntryKey,
     folder: Any,
-    normalize: Callable[[np.ndarray], torch.Tensor],
+    normalize: Callable[[np.ndarray], np.ndarray],
     threads: int | None,
     reporter: Reporter,
 ) -> dict[str, Any]:
     """Convert into `folder` and return the check; the torch network is held only until the
     graph is written (it is let go before the check compiles the graph). A graph traced at a
     smaller tile that fails the check is converted again at the run's own shape."""
-    from engine.runtime import openvino_net
+    from engine.runtime import conversion, openvino_net
 
     _, channels, height, width = key.shape
     reporter.log(
@@ -199,15 +190,15 @@ def _convert_and_check(
         f"{folder.parent}, set FLAIR_CACHE_DIR to move it)"
     )
     reporter.start("conversion", 3, "steps")
-    probe = normalize(openvino_net.probe_tile(channels, height, width)).float().contiguous()
+    probe = np.ascontiguousarray(normalize(openvino_net.probe_tile(channels, height, width)))
     reference = None
     seconds = 0.0
     for small in (True, False):
-        traced = _TracedForward(source.torch_network(), source.architecture).eval()
+        traced = conversion.TracedForward(source.torch_network(), source.architecture).eval()
         if reference is None:
-            reference = openvino_net.torch_logits(traced, probe)
+            reference = conversion.torch_logits(traced, probe)
             reporter.advance(1)
-        spent, traced_small = openvino_net.convert(traced, probe, folder, small=small)
+        spent, traced_small = conversion.convert(traced, probe, folder, small=small)
         seconds += spent
         del traced
         source.release_torch()  # rebuilt from the checkpoint if the check sends us round again
@@ -224,15 +215,3 @@ def _convert_and_check(
     result["conversion_s"] = round(seconds, 2)
     reporter.advance(1)
     return result
-
-
-def weights_hasher(path: Any) -> Callable[[], str]:
-    """A function giving `path`'s SHA-256, computed once."""
-    found: list[str] = []
-
-    def digest() -> str:
-        if not found:
-            found.append(file_sha256(path))
-        return found[0]
-
-    return digest

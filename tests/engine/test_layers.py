@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "engine",  # the package itself (version), not its subpackages
             "engine.classes",
+            "engine.digest",
             "engine.errors",
             # Translating OS/GDAL failures into `errors`; it imports `errors` only and every I/O
             # module uses it, so it sits beside `errors`, not with the runs.

@@ -26,7 +26,7 @@ import psutil
 import pytest
 
 from engine.cli import main
-from engine.region.manifest import sha256_file
+from engine.digest import file_sha256
 from tests.fixtures.bdortho import RegionCase, read_map, truncate_tile
 from tests.fixtures.worker_faults import fault_env
 
@@ -61,7 +61,7 @@ def states(out: Path, state: str) -> set[str]:
 
 def intact(out: Path, record: dict) -> bool:
     return all(
-        (out / e["file"]).is_file() and sha256_file(out / e["file"]) == e["sha256"]
+        (out / e["file"]).is_file() and file_sha256(out / e["file"]) == e["sha256"]
         for e in record["outputs"].values()
     )
 

@@ -33,7 +33,8 @@ import psutil
 import pytest
 
 from engine.cli import main
-from engine.region.manifest import settings_hash, sha256_file
+from engine.digest import file_sha256
+from engine.region.manifest import settings_hash
 from tests.fixtures.bdortho import ORIGIN_XY, RegionCase, read_map
 from tests.fixtures.worker_faults import fault_env
 
@@ -210,7 +211,7 @@ def check_consistent(out: Path, killed: bool = False) -> dict[str, dict]:
     for record in done.values():
         for entry in record["outputs"].values():
             path = out / entry["file"]
-            assert path.is_file() and sha256_file(path) == entry["sha256"], entry["file"]
+            assert path.is_file() and file_sha256(path) == entry["sha256"], entry["file"]
     counts = np.zeros(20, dtype=np.int64)
     for record in done.values():
         counts += np.asarray(record["counts"], dtype=np.int64)
@@ -343,7 +344,7 @@ def test_the_manifest_records_the_mask_by_content_and_a_refusal_names_each_chang
     assert [b["state"] for b in m["blocks"].values()].count("done") == 1
     recorded = m["settings"]["mask"]["sha256"]
     assert sorted(recorded) == [".dbf", ".prj", ".shp", ".shx"]
-    assert recorded[".dbf"] == sha256_file(tmp_path / "first" / "area.dbf")
+    assert recorded[".dbf"] == file_sha256(tmp_path / "first" / "area.dbf")
 
     mask = tmp_path / "moved" / "zone.shp"  # the same files elsewhere, under another name
     mask.parent.mkdir()

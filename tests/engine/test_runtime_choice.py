@@ -22,7 +22,7 @@ import pytest
 from engine.errors import InvalidInput, RuntimeCheckFailed
 from engine.inference import Predictor
 from engine.models.loader import load_model
-from engine.runtime import openvino_net
+from engine.runtime import conversion
 from engine.runtime.choice import check_backend, plan_runtime
 from engine.runtime.cpu_features import parse_cpuinfo, read_cpu_features
 from tests.engine.recording import Said
@@ -108,7 +108,7 @@ def test_predict_refuses_bf16_on_this_cpu(tmp_path: Path) -> None:
 @pytest.fixture
 def wrong_graph(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trace the UPerNet's lean decoder forward, which OpenVINO gets wrong."""
-    monkeypatch.setattr(openvino_net, "export_forward", lambda network: contextlib.nullcontext())
+    monkeypatch.setattr(conversion, "export_forward", lambda network: contextlib.nullcontext())
 
 
 @pytest.mark.slow
@@ -140,3 +140,20 @@ def test_a_network_that_fails_its_check_is_never_used(
     assert "run with --backend torch (or auto)" in str(refused.value)
     assert not any(line.startswith("converting") for line in said.lines)
     assert os.listdir(tmp_path / "cache" / "openvino")
+
+
+def test_openvino_is_imported_without_telemetry(tmp_path: Path) -> None:
+    """`import openvino` sends a usage event from a forked process unless its telemetry is
+    kept off; the engine keeps it off (the fork also held a killed run's locks)."""
+    code = (
+        "import os, sys; forks = []; os.register_at_fork(before=lambda: forks.append(1)); "
+        "import engine.runtime.openvino_net, engine.runtime.conversion; "
+        "print(len(forks), sys.modules['openvino_telemetry'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env["HOME"] = str(tmp_path)  # no consent file: OpenVINO would assume consent
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["0", "None"], done.stderr
+    assert not (tmp_path / "intel").exists()  # nothing written for telemetry either

@@ -17,18 +17,18 @@ import torch
 
 from engine.inference import Predictor
 from engine.models.loader import load_model
-from engine.runtime import openvino_net
+from engine.runtime import conversion
 from tests.engine.recording import Said
 from tests.engine.runtime_fixtures import CASES
 from tests.fixtures.generate import make_unet_checkpoint
 
 
 def test_trace_shape_keeps_small_tiles_whole() -> None:
-    side = openvino_net.TRACE_SIDE_PX
-    assert openvino_net.trace_shape((1, 5, 1280, 1280)) == (1, 5, side, side)
-    assert openvino_net.trace_shape((1, 3, 1024, 512)) == (1, 3, side, 512)
-    assert openvino_net.trace_shape((1, 3, 512, 512)) == (1, 3, 512, 512)
-    assert openvino_net.trace_shape((1, 3, 1000, 1000)) == (1, 3, 1000, 1000)  # not a multiple
+    side = conversion.TRACE_SIDE_PX
+    assert conversion.trace_shape((1, 5, 1280, 1280)) == (1, 5, side, side)
+    assert conversion.trace_shape((1, 3, 1024, 512)) == (1, 3, side, 512)
+    assert conversion.trace_shape((1, 3, 512, 512)) == (1, 3, 512, 512)
+    assert conversion.trace_shape((1, 3, 1000, 1000)) == (1, 3, 1000, 1000)  # not a multiple
 
 
 class Traces:
@@ -36,13 +36,13 @@ class Traces:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.shapes: list[tuple[int, ...]] = []
-        real = openvino_net.ov.convert_model
+        real = conversion.ov.convert_model
 
         def recorded(model, example_input, **kwargs):
             self.shapes.append(tuple(example_input.shape))
             return real(model, example_input=example_input, **kwargs)
 
-        monkeypatch.setattr(openvino_net.ov, "convert_model", recorded)
+        monkeypatch.setattr(conversion.ov, "convert_model", recorded)
 
 
 def _converted(
@@ -62,7 +62,7 @@ def _converted(
         expected = predictor.architecture.forward(network, predictor.normalize(tiles), None)
     choice = predictor.runtime_for((tile, tile))
     assert choice.runtime == "openvino" and choice.check["passed"], choice
-    return predictor, expected.numpy(), predictor.logits(tiles).numpy(), said
+    return predictor, expected.numpy(), predictor.logits(tiles), said
 
 
 def _graph_shape(predictor: Predictor, tile: int) -> list[int]:
@@ -74,7 +74,7 @@ def _graph_shape(predictor: Predictor, tile: int) -> list[int]:
 def test_a_large_tile_is_traced_small_then_fixed_to_its_shape(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(openvino_net, "TRACE_SIDE_PX", 64)
+    monkeypatch.setattr(conversion, "TRACE_SIDE_PX", 64)
     traces = Traces(monkeypatch)
     path = make_unet_checkpoint(tmp_path / "unet.pth", 5, 19, "flair-inc", seed=3)
     predictor, expected, got, _ = _converted(path, 256, monkeypatch, tmp_path)
@@ -91,7 +91,7 @@ def test_a_network_built_for_one_size_is_traced_at_the_runs_shape(
     """timm's Swin takes only the size it was built for: the smaller trace is refused and the
     network is traced at the run's shape, which passes the check."""
     write, tile = CASES["flairhub-upernet-swin"]
-    monkeypatch.setattr(openvino_net, "TRACE_SIDE_PX", tile // 4)
+    monkeypatch.setattr(conversion, "TRACE_SIDE_PX", tile // 4)
     traces = Traces(monkeypatch)
     predictor, expected, got, _ = _converted(write(tmp_path), tile, monkeypatch, tmp_path)
     assert traces.shapes == [(1, 3, tile // 4, tile // 4), (1, 3, tile, tile)]
@@ -105,13 +105,13 @@ def test_a_smaller_trace_that_disagrees_is_converted_again_at_the_runs_shape(
 ) -> None:
     """The smaller trace writes a real but wrong graph (another U-Net's weights): the check
     catches it, the run says so and converts again at the run's shape, and that graph is used."""
-    monkeypatch.setattr(openvino_net, "TRACE_SIDE_PX", 64)
+    monkeypatch.setattr(conversion, "TRACE_SIDE_PX", 64)
     path = make_unet_checkpoint(tmp_path / "unet.pth", 5, 19, "flair-inc", seed=3)
     other = load_model(
         str(make_unet_checkpoint(tmp_path / "other.pth", 5, 19, "flair-inc", seed=4)),
         say=lambda *a: None,
     )
-    real = openvino_net.convert
+    real = conversion.convert
     calls: list[bool] = []
 
     def small_trace_wrong(network, probe, folder, small=True) -> tuple[float, bool]:
@@ -120,7 +120,7 @@ def test_a_smaller_trace_that_disagrees_is_converted_again_at_the_runs_shape(
             network.network = other.network  # the traced wrapper now holds another network
         return real(network, probe, folder, small=small)
 
-    monkeypatch.setattr(openvino_net, "convert", small_trace_wrong)
+    monkeypatch.setattr(conversion, "convert", small_trace_wrong)
     predictor, expected, got, said = _converted(path, 256, monkeypatch, tmp_path)
     assert calls == [True, False]
     assert any("traced at a smaller tile disagrees with torch" in line for line in said.lines)
