@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +56,17 @@ def export_forward(network: torch.nn.Module) -> Iterator[None]:
             module.export_friendly = False
 
 
+@contextmanager
+def quiet_trace() -> Iterator[None]:
+    """No gradients, and torch's tracer warnings kept out of the run's log: they say a Python
+    value became a constant of the graph (shapes, checks), which the probe check covers, and
+    that `torch.jit.trace` is deprecated, which OpenVINO's converter calls, not the engine."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        yield
+
+
 def trace_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """The shape to trace a network for tiles of `shape` (B, C, H, W): each side above twice
     `TRACE_SIDE_PX` that it divides becomes `TRACE_SIDE_PX`; smaller tiles are traced whole."""
@@ -84,7 +96,7 @@ def convert(
     if example != shape:
         free = (*shape[:2], -1, -1)
         try:
-            with torch.no_grad(), export_forward(network):
+            with quiet_trace(), export_forward(network):
                 model = ov.convert_model(
                     network, example_input=tensor[..., : example[2], : example[3]], input=[free]
                 )
@@ -95,7 +107,7 @@ def convert(
             model, traced_small = None, False
             release_freed_memory()
     if model is None:
-        with torch.no_grad(), export_forward(network):
+        with quiet_trace(), export_forward(network):
             model = ov.convert_model(network, example_input=tensor, input=[shape])
     ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
     # the graph goes with this frame; the caller trims the heap once torch's network is let go
