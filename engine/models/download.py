@@ -9,26 +9,17 @@ Face cache, and then (only when allowed) on the hub, through `huggingface_hub` s
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.digest import file_sha256
 from engine.errors import DownloadError, ModelError, WeightsNotAvailable
 from engine.models.card import ModelCard, WeightsSource
 from engine.progress import LoggingReporter
 
 WEIGHTS_DIR_ENV = "FLAIR_WEIGHTS_DIR"
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _hub_kwargs() -> dict[str, str]:
@@ -184,7 +175,7 @@ def verify_hash(card: ModelCard, path: Path) -> None:
     expected = _source(card).sha256
     if not expected:
         return
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != expected:
         with contextlib.suppress(OSError):
             Path(os.path.realpath(path)).unlink()

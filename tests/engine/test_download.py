@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.digest import file_sha256
 from engine.errors import DownloadError
 from engine.models import download
-from engine.models.download import download_weights, sha256_of
+from engine.models.download import download_weights
 from engine.models.loader import load_model
 from engine.models.registry import load_registry
 from tests.fixtures.generate import make_unet_checkpoint
@@ -61,7 +62,7 @@ def test_hash_mismatch_is_refused_and_removed(
 def test_matching_hash_is_accepted(isolated_hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base = load_registry().get("flair-inc-rgb-15cl")
     path = make_unet_checkpoint(isolated_hub / "w.pth", 3, 19, seed=22)
-    card = replace(base, source=replace(base.source, sha256=sha256_of(path)))
+    card = replace(base, source=replace(base.source, sha256=file_sha256(path)))
     hub = HubFiles({(card.source.repo_id, card.source.filename): path.read_bytes()})
     with hub_server(hub) as endpoint:
         monkeypatch.setenv("HF_ENDPOINT", endpoint)
