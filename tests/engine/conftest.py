@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import engine.runtime  # noqa: F401  (first: OpenVINO's telemetry stays off for the tests too)
 from tests.fixtures.bdortho import RegionCase, make_region_case
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
 
