@@ -116,6 +116,7 @@ class Predictor:
                 self.card,
                 self.architecture,
                 self.loaded.weights_sha256,
+                self.loaded.weights_path,
                 self._torch,
                 self._release_torch,
             )

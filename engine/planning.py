@@ -26,7 +26,8 @@ from engine.models.auto import resolve_auto_model
 from engine.models.loader import LoadedModel, known_card, load_resolved, resolve_card
 from engine.processing_grid import choose_processing_grid
 from engine.progress import Reporter
-from engine.runtime.cached_cards import CachedCards, CardRequest
+from engine.runtime import torch_child
+from engine.runtime.cached_cards import CachedCards, CardRequest, RememberedCard
 from engine.runtime.choice import RuntimeChoice, check_backend
 from engine.runtime.network import openvino_version
 from engine.settings import DEFAULT_MARGIN_PX, DEFAULT_TILE_SIZE_PX, PredictSettings, RunOptions
@@ -117,9 +118,10 @@ def load_run_model(run: RunOptions, reporter: Reporter) -> LoadedModel:
     """The model of a run's options: a registry name (its weights fetched when allowed) or a
     checkpoint with its card and overrides.
 
-    Where the run may use OpenVINO, a card this checkpoint resolved to before is read back
-    (`engine.runtime.cached_cards`) and the network is not built: the predictor builds it only
-    if its converted form is not cached, so a cached run never imports torch."""
+    Where the run may use OpenVINO, the network is not built: the card this checkpoint resolved
+    to before is read back (`engine.runtime.cached_cards`), or resolved in a child process the
+    first time (`engine.runtime.torch_child`), and a conversion runs in one too, so such a run
+    never imports torch. U-T&T, which runs on torch, is loaded here."""
     card, path = resolve_card(
         run.model,
         card_path=run.card_path,
@@ -132,20 +134,20 @@ def load_run_model(run: RunOptions, reporter: Reporter) -> LoadedModel:
     request = CardRequest(path, sha256_once(path), card, run.overrides)
     cards = CachedCards()
     remembered = cards.find(request)
-    if remembered is not None and not architecture_of(remembered.card).uses_sentinel2:
+    if remembered is not None:
         for note in remembered.notes:
             reporter.log(note)
-        return LoadedModel(remembered.card, None, path, request.weights_sha256)
-    notes: list[str] = []
-
-    def say(message: str) -> None:
-        notes.append(message)
-        reporter.log(message)
-
-    loaded = load_resolved(card, path, run.overrides, say)
-    if not loaded.architecture.uses_sentinel2:
-        cards.remember(request, loaded.card, tuple(notes))
-    return replace(loaded, weights_sha256=request.weights_sha256)  # hashed once per run
+    elif card is None or not architecture_of(card).uses_sentinel2:
+        # resolved in a child process: torch is never imported here (said as it comes)
+        resolved, notes = torch_child.resolve_card(path, card, run.overrides, reporter)
+        remembered = RememberedCard(resolved, notes)
+        cards.remember(request, resolved, notes)
+    if remembered is None or architecture_of(remembered.card).uses_sentinel2:
+        # U-T&T runs on torch: its network is built here (what the loader says, said once)
+        say = reporter.log if remembered is None else lambda message: None
+        loaded = load_resolved(card, path, run.overrides, say)
+        return replace(loaded, weights_sha256=request.weights_sha256)  # hashed once per run
+    return LoadedModel(remembered.card, None, path, request.weights_sha256)
 
 
 def _may_run_openvino(run: RunOptions) -> bool:

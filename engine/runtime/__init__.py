@@ -12,6 +12,8 @@ workers and evaluation ask it; none of them names a runtime.
 - `cached_cards`: the card each checkpoint resolved to, so a cached run never builds torch.
 - `openvino_net`: compiling and running a converted network, the check against torch.
 - `conversion`: tracing a torch network to OpenVINO IR (the one part that imports torch).
+- `torch_child`: the card's resolution and the conversion's torch side, in a child process,
+  so that the run itself never imports torch.
 
 OpenVINO's telemetry is kept off for every import of OpenVINO that goes through here: `import
 openvino` otherwise sends a usage event to Google Analytics from a forked process (consent is

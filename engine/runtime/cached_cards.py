@@ -2,9 +2,10 @@
 
 A run that may use OpenVINO asks here before it reads a checkpoint: the card a checkpoint
 resolved to before (its logits counted from the built network, or inferred from its tensors)
-is read back, so the network is built only if its converted form is not cached. Such a run
-never imports torch: it starts seconds sooner and leaves out the 0.75 GB that torch's libraries
-take once imported.
+is read back, so the network is not built in the run (a conversion builds its own, in a child
+process: engine.runtime.torch_child, which also resolves a card the first time). Such a run
+never imports torch: it starts seconds sooner and leaves out the 0.5 to 0.8 GB that torch's
+libraries take once imported.
 
 A record is `<cache>/cards/<digest>.json`. The digest hashes what the resolution depends on:
 the checkpoint's content and file name (a card inferred from tensors is named after the file),

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import torch
+from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 
 from engine.models.architectures import Architecture
 from engine.runtime.openvino_net import release_freed_memory
@@ -78,6 +79,21 @@ def trace_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (*lead, side(height), side(width))
 
 
+def to_openvino(
+    network: torch.nn.Module, example: torch.Tensor, shape: tuple[int, ...]
+) -> ov.Model:
+    """The network traced on `example` and converted, its input declared as `shape` (-1: free).
+
+    torch's own check of the trace (`check_trace`, which traces again and runs both forwards
+    to compare them) is left out: the probe check compares the compiled graph with torch
+    anyway, and that second trace cost a Swin-B UPerNet at 1024 px a minute and a GB."""
+    with quiet_trace(), export_forward(network):
+        decoder = TorchScriptPythonDecoder(  # OpenVINO's tracer, given torch's trace options
+            network, example_input=example, trace_kwargs={"check_trace": False}
+        )
+        return ov.convert_model(decoder, input=[shape])
+
+
 def convert(
     network: torch.nn.Module, probe: np.ndarray, folder: Path, small: bool = True
 ) -> tuple[float, bool]:
@@ -96,10 +112,7 @@ def convert(
     if example != shape:
         free = (*shape[:2], -1, -1)
         try:
-            with quiet_trace(), export_forward(network):
-                model = ov.convert_model(
-                    network, example_input=tensor[..., : example[2], : example[3]], input=[free]
-                )
+            model = to_openvino(network, tensor[..., : example[2], : example[3]], free)
             model.reshape(list(shape))
             traced_small = True
         except Exception as exc:  # torch or OpenVINO refusing the smaller tile, in their words
@@ -107,11 +120,31 @@ def convert(
             model, traced_small = None, False
             release_freed_memory()
     if model is None:
-        with quiet_trace(), export_forward(network):
-            model = ov.convert_model(network, example_input=tensor, input=[shape])
+        model = to_openvino(network, tensor, shape)
     ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
     # the graph goes with this frame; the caller trims the heap once torch's network is let go
     return time.perf_counter() - started, traced_small
+
+
+def trace_network(
+    network: torch.nn.Module,
+    architecture: Architecture,
+    probe: np.ndarray,
+    folder: Path,
+    small: bool,
+    with_reference: bool,
+    on_reference: Callable[[], None] = lambda: None,
+) -> tuple[np.ndarray | None, float, bool]:
+    """The conversion's torch side, wherever it runs (engine.runtime.torch_child): `convert`,
+    then torch's logits on the probe (if `with_reference`; `on_reference()` once they are
+    known). Returns the logits, the seconds and whether a smaller tile was traced."""
+    traced = TracedForward(network, architecture).eval()
+    seconds, traced_small = convert(traced, probe, folder, small=small)
+    reference = None
+    if with_reference:  # after the trace, whose graph is gone: never both at once
+        reference = torch_logits(traced, probe)
+        on_reference()
+    return reference, seconds, traced_small
 
 
 def torch_logits(forward: Callable[[torch.Tensor], torch.Tensor], probe: np.ndarray) -> np.ndarray:

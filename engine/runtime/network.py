@@ -6,8 +6,9 @@ against torch on the probe tile, and compiles it. A network that failed its chec
 used: `auto` falls back to torch with one log line, `--backend openvino` stops with
 `RuntimeCheckFailed`.
 
-torch is imported here only for a conversion (`engine.runtime.conversion`): a cache hit loads
-and runs the converted network without it.
+torch is never imported here: a conversion's torch side (the trace, torch's logits on the
+probe) runs in a child process (`engine.runtime.torch_child`), and this process compiles and
+checks the graph; a cache hit loads and runs the converted network.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,8 +52,9 @@ class NetworkSource:
         card: the resolved card (channels, logits).
         architecture: its family (its forward, whether it takes extra inputs).
         weights_sha256: a function giving the checkpoint's SHA-256 (read only on OpenVINO).
+        weights_path: the checkpoint (a conversion's child process builds the network from it).
         torch_network: the built network (rebuilt if it was let go); called only for a
-            conversion.
+            conversion in this process.
         release_torch: lets the torch network go; called once the graph is written, before
             it is checked and compiled, so the two are never held together.
     """
@@ -59,6 +62,7 @@ class NetworkSource:
     card: ModelCard
     architecture: Architecture
     weights_sha256: Callable[[], str]
+    weights_path: Path
     torch_network: Callable[[], torch.nn.Module]
     release_torch: Callable[[], None] = lambda: None
 
@@ -179,10 +183,11 @@ def _convert_and_check(
     threads: int | None,
     reporter: Reporter,
 ) -> dict[str, Any]:
-    """Convert into `folder` and return the check; the torch network is held only until the
-    graph is written (it is let go before the check compiles the graph). A graph traced at a
-    smaller tile that fails the check is converted again at the run's own shape."""
-    from engine.runtime import conversion, openvino_net
+    """Convert into `folder` and return the check. torch's side runs in a child process
+    (`engine.runtime.torch_child`): this one compiles and checks the graph without torch. A
+    graph traced at a smaller tile that fails the check is converted again at the run's own
+    shape."""
+    from engine.runtime import openvino_net
 
     _, channels, height, width = key.shape
     reporter.log(
@@ -194,15 +199,11 @@ def _convert_and_check(
     reference = None
     seconds = 0.0
     for small in (True, False):
-        traced = conversion.TracedForward(source.torch_network(), source.architecture).eval()
-        if reference is None:
-            reference = conversion.torch_logits(traced, probe)
-            reporter.advance(1)
-        spent, traced_small = conversion.convert(traced, probe, folder, small=small)
+        logits, spent, traced_small = _trace(
+            source, probe, folder, small, reference is None, threads, reporter
+        )
+        reference = reference if logits is None else logits
         seconds += spent
-        del traced
-        source.release_torch()  # rebuilt from the checkpoint if the check sends us round again
-        openvino_net.release_freed_memory()
         if small:
             reporter.advance(1)
         result = openvino_net.check(folder / "model.xml", reference, probe, key.precision, threads)
@@ -215,3 +216,44 @@ def _convert_and_check(
     result["conversion_s"] = round(seconds, 2)
     reporter.advance(1)
     return result
+
+
+def _trace(
+    source: NetworkSource,
+    probe: np.ndarray,
+    folder: Any,
+    small: bool,
+    with_reference: bool,
+    threads: int | None,
+    reporter: Reporter,
+) -> tuple[np.ndarray | None, float, bool]:
+    """`engine.runtime.conversion.trace_network` for `source`, in a child process (or here,
+    where `torch_child.SEPARATE_PROCESS` is off: on the network the run built, let go after)."""
+    from engine.runtime import openvino_net, torch_child
+
+    if torch_child.SEPARATE_PROCESS:
+        source.release_torch()  # a network built here is not needed: the child builds its own
+        return torch_child.trace(
+            source.card,
+            source.weights_path,
+            probe,
+            folder,
+            small,
+            with_reference,
+            threads,
+            reporter,
+        )
+    from engine.runtime import conversion
+
+    traced = conversion.trace_network(
+        source.torch_network(),
+        source.architecture,
+        probe,
+        folder,
+        small,
+        with_reference,
+        lambda: reporter.advance(1),
+    )
+    source.release_torch()  # rebuilt from the checkpoint if the check sends us round again
+    openvino_net.release_freed_memory()
+    return traced

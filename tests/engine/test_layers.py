@@ -35,6 +35,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "engine.progress",
             "engine.grid",
             "engine.tiling",
+            # glibc's malloc settings for a process (the run's, a conversion's child); it
+            # imports nothing of the engine
+            "engine.memory",
         ),
     ),
     (
@@ -65,7 +68,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             # call them at the end of a run
             "engine.figures",
             "engine.interrupt",
-            "engine.memory",
         ),
     ),
     # a region run sits above predict: blocks of one grid, each an ordinary predict on Dask

@@ -19,7 +19,7 @@ import rasterio
 
 from engine.inference import Predictor
 from engine.models.loader import load_model
-from engine.runtime import conversion
+from engine.runtime import torch_child
 from engine.runtime.cache import EntryCache, EntryKey
 from tests.engine.recording import Said
 from tests.fixtures.generate import make_orthophoto, make_unet_checkpoint
@@ -118,7 +118,7 @@ def test_two_processes_convert_once_then_a_hit_converts_nothing(
     def no_conversion(*args: object) -> float:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(conversion, "convert", no_conversion)
+    monkeypatch.setattr(torch_child, "trace", no_conversion)
     said = Said()
     predictor = Predictor(load_model(str(ckpt)), "cpu", backend="openvino", reporter=said)
     assert predictor.runtime_for((TILE, TILE)).cache_entry == str(entries[0])

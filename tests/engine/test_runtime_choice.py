@@ -22,7 +22,7 @@ import pytest
 from engine.errors import InvalidInput, RuntimeCheckFailed
 from engine.inference import Predictor
 from engine.models.loader import load_model
-from engine.runtime import conversion
+from engine.runtime import conversion, torch_child
 from engine.runtime.choice import check_backend, plan_runtime
 from engine.runtime.cpu_features import parse_cpuinfo, read_cpu_features
 from tests.engine.recording import Said
@@ -107,7 +107,9 @@ def test_predict_refuses_bf16_on_this_cpu(tmp_path: Path) -> None:
 
 @pytest.fixture
 def wrong_graph(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Trace the UPerNet's lean decoder forward, which OpenVINO gets wrong."""
+    """Trace the UPerNet's lean decoder forward, which OpenVINO gets wrong (converting in this
+    process, which the patch reaches)."""
+    monkeypatch.setattr(torch_child, "SEPARATE_PROCESS", False)
     monkeypatch.setattr(conversion, "export_forward", lambda network: contextlib.nullcontext())
 
 

@@ -17,7 +17,7 @@ import torch
 
 from engine.inference import Predictor
 from engine.models.loader import load_model
-from engine.runtime import conversion
+from engine.runtime import conversion, torch_child
 from tests.engine.recording import Said
 from tests.engine.runtime_fixtures import CASES
 from tests.fixtures.generate import make_unet_checkpoint
@@ -32,24 +32,26 @@ def test_trace_shape_keeps_small_tiles_whole() -> None:
 
 
 class Traces:
-    """Records the example shape of every `openvino.convert_model` call, then makes it."""
+    """Records the example shape of every trace (`conversion.to_openvino`), then makes it."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.shapes: list[tuple[int, ...]] = []
-        real = conversion.ov.convert_model
+        real = conversion.to_openvino
 
-        def recorded(model, example_input, **kwargs):
-            self.shapes.append(tuple(example_input.shape))
-            return real(model, example_input=example_input, **kwargs)
+        def recorded(network, example, shape):
+            self.shapes.append(tuple(example.shape))
+            return real(network, example, shape)
 
-        monkeypatch.setattr(conversion.ov, "convert_model", recorded)
+        monkeypatch.setattr(conversion, "to_openvino", recorded)
 
 
 def _converted(
     path: Path, tile: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> tuple[Predictor, np.ndarray, np.ndarray, Said]:
     """Convert `path` for `tile` px tiles into a fresh cache; the torch and OpenVINO logits of
-    two random tiles, and what the run said."""
+    two random tiles, and what the run said. It converts in this process, where the tests'
+    patches of `engine.runtime.conversion` reach."""
+    monkeypatch.setattr(torch_child, "SEPARATE_PROCESS", False)
     monkeypatch.setenv("FLAIR_CACHE_DIR", str(tmp_path / "cache"))
     said = Said()
     predictor = Predictor(
@@ -116,9 +118,13 @@ def test_a_smaller_trace_that_disagrees_is_converted_again_at_the_runs_shape(
 
     def small_trace_wrong(network, probe, folder, small=True) -> tuple[float, bool]:
         calls.append(small)
-        if small:
-            network.network = other.network  # the traced wrapper now holds another network
-        return real(network, probe, folder, small=small)
+        if not small:
+            return real(network, probe, folder, small=small)
+        own, network.network = network.network, other.network  # another network traced
+        try:
+            return real(network, probe, folder, small=small)
+        finally:
+            network.network = own
 
     monkeypatch.setattr(conversion, "convert", small_trace_wrong)
     predictor, expected, got, said = _converted(path, 256, monkeypatch, tmp_path)

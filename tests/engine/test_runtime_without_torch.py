@@ -1,6 +1,7 @@
-"""A CPU run whose converted network is cached never imports torch.
+"""A CPU run that may use OpenVINO never imports torch, converting or not.
 
-The card a checkpoint resolved to is remembered beside the converted networks, the device is
+The card a checkpoint resolved to is remembered beside the converted networks (resolved, the
+first time, in a child process, as the conversion is: engine.runtime.torch_child), the device is
 chosen without torch where no CUDA driver is present, and the OpenVINO path post-processes in
 numpy, with the same numbers as the torch path.
 """
@@ -20,6 +21,7 @@ import torch
 
 from engine.device import choose_device
 from engine.inference import Predictor
+from engine.models.card import ModelCard
 from engine.models.loader import load_model
 from engine.models.overrides import CardOverrides
 from engine.planning import load_run_model
@@ -59,7 +61,7 @@ def _engine(tmp_path: Path, cache: Path, *args: object) -> dict:
 
 
 @pytest.mark.slow
-def test_a_cached_run_maps_without_torch(tmp_path: Path) -> None:
+def test_a_cpu_run_maps_without_torch(tmp_path: Path) -> None:
     ortho = make_orthophoto(tmp_path / "o.tif", 300, 260, 5, seed=8)
     ckpt = make_unet_checkpoint(tmp_path / "w_weights.pth", 5, 19, "flair-inc", seed=6)
     cache = tmp_path / "cache"
@@ -85,18 +87,21 @@ def test_a_cached_run_maps_without_torch(tmp_path: Path) -> None:
         )
 
     first = predict("a.tif")
-    assert first["code"] == 0 and first["torch"]  # converts: torch builds and traces it
+    assert first["code"] == 0 and not first["torch"]  # torch builds and traces it in a child
+    steps = [e for e in first["events"] if e.get("phase") == "conversion"]
+    assert steps and steps[-1]["done"] == steps[-1]["total"] == 3, steps
     second = predict("b.tif")
     assert second["code"] == 0 and not second["torch"]
+    assert not any(e.get("phase") == "conversion" for e in second["events"])
     done = next(e for e in second["events"] if e["event"] == "done")
     runtime = done["run"]["runtime"]
     assert runtime["name"] == "openvino" and runtime["check"]["passed"], runtime
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
         assert np.array_equal(a.read(1), b.read(1))
-    # a card asked for differently (other inactive codes) is resolved again, with torch
+    # a card asked for differently (other inactive codes) is resolved again, in a child
     third = predict("c.tif", "--inactive", "15,16,17,19")
-    assert third["code"] == 0 and third["torch"]
-    assert predict("d.tif", "--inactive", "15,16,17,19")["torch"] is False
+    assert third["code"] == 0 and third["torch"] is False
+    assert len(list((cache / "cards").glob("*.json"))) == 2
 
 
 @pytest.fixture
@@ -112,8 +117,9 @@ def test_a_remembered_card_spares_the_network(unet_run: tuple[Path, RunOptions])
     ckpt, run = unet_run
     said = Said()
     first = load_run_model(run, said)
-    assert first.network is not None
+    assert first.network is None  # resolved in a child process
     assert any("no model card for w.pth" in line for line in said.lines)
+    assert first.card == load_model(ckpt).card
     records = list(CachedCards().folder.glob("*.json"))
     assert len(records) == 1
     again = Said()
@@ -126,11 +132,13 @@ def test_a_remembered_card_spares_the_network(unet_run: tuple[Path, RunOptions])
     ).network
     # a record that cannot be read is ignored and written again
     records[0].write_text("{not json")
-    assert load_run_model(run, Said()).network is not None
-    assert load_run_model(run, Said()).network is None
+    assert load_run_model(run, Said()).card == first.card
+    assert ModelCard.from_dict(json.loads(records[0].read_text())["card"]) == first.card
     # another checkpoint under the same name is another request
     make_unet_checkpoint(ckpt, 5, 19, "flair-inc", seed=7)
-    assert load_run_model(run, Said()).network is not None
+    other = Said()
+    assert load_run_model(run, other).network is None
+    assert any("no model card for w.pth" in line for line in other.lines)
     assert len(list(CachedCards().folder.glob("*.json"))) == 2
 
 
