@@ -245,15 +245,20 @@ def _trace(
         )
     from engine.runtime import conversion
 
-    traced = conversion.trace_network(
+    kept: list[np.ndarray] = []
+
+    def keep(reference: np.ndarray) -> None:
+        kept.append(reference)
+        reporter.advance(1)
+
+    seconds, traced_small = conversion.trace_network(
         source.torch_network(),
         source.architecture,
         probe,
         folder,
         small,
-        with_reference,
-        lambda: reporter.advance(1),
+        keep if with_reference else None,
     )
     source.release_torch()  # rebuilt from the checkpoint if the check sends us round again
     openvino_net.release_freed_memory()
-    return traced
+    return (kept[0] if kept else None), seconds, traced_small

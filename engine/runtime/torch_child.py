@@ -43,7 +43,8 @@ from engine.progress import Reporter
 
 SEPARATE_PROCESS = True
 
-REFERENCE_FILE = "reference.npy"  # torch's logits on the probe, left in the entry's folder
+# the probe, and torch's logits on it, pass through the entry's temporary folder (then removed)
+REFERENCE_FILE = "reference.npy"
 PROBE_FILE = "probe.npy"
 
 # the child finds its modules where this process found them (a source tree, a venv, a path a
@@ -245,17 +246,19 @@ def _trace(request: dict[str, Any], replies: _Replies) -> dict[str, Any]:
     network = build_network(loaded).eval().to(memory_format=torch.channels_last)
     release_freed_memory()  # the checkpoint's tensors, read to build it
     folder = Path(request["folder"])
-    reference, seconds, traced_small = conversion.trace_network(
+
+    def keep(reference: np.ndarray) -> None:
+        np.save(folder / REFERENCE_FILE, reference)
+        replies.advance()
+
+    seconds, traced_small = conversion.trace_network(
         network,
         loaded.architecture,
         np.load(folder / PROBE_FILE),
         folder,
         small=request["small"],
-        with_reference=request["with_reference"],
-        on_reference=replies.advance,
+        keep_reference=keep if request["with_reference"] else None,
     )
-    if reference is not None:
-        np.save(folder / REFERENCE_FILE, reference)
     return {"seconds": seconds, "traced_small": traced_small}
 
 
