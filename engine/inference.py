@@ -117,7 +117,6 @@ class Predictor:
                 self.architecture,
                 self.loaded.weights_sha256,
                 self.loaded.weights_path,
-                self._torch,
                 self._release_torch,
             )
             runtime = network_for(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +28,6 @@ from engine.progress import Reporter
 from engine.runtime.cache import EntryCache, EntryKey
 from engine.runtime.choice import RuntimeChoice, plan_runtime
 from engine.runtime.cpu_features import CpuFeatures, read_cpu_features
-
-if TYPE_CHECKING:
-    import torch
 
 # normalised (B, C, H, W) float32 tiles in, the map's logits out: a converted network's call
 ArrayForward = Callable[[np.ndarray], np.ndarray]
@@ -53,17 +50,14 @@ class NetworkSource:
         architecture: its family (its forward, whether it takes extra inputs).
         weights_sha256: a function giving the checkpoint's SHA-256 (read only on OpenVINO).
         weights_path: the checkpoint (a conversion's child process builds the network from it).
-        torch_network: the built network (rebuilt if it was let go); called only for a
-            conversion in this process.
-        release_torch: lets the torch network go; called once the graph is written, before
-            it is checked and compiled, so the two are never held together.
+        release_torch: lets a torch network built in the run go, before a conversion or a
+            cache hit, so it and the compiled network are never held together.
     """
 
     card: ModelCard
     architecture: Architecture
     weights_sha256: Callable[[], str]
     weights_path: Path
-    torch_network: Callable[[], torch.nn.Module]
     release_torch: Callable[[], None] = lambda: None
 
 
@@ -227,38 +221,11 @@ def _trace(
     threads: int | None,
     reporter: Reporter,
 ) -> tuple[np.ndarray | None, float, bool]:
-    """`engine.runtime.conversion.trace_network` for `source`, in a child process (or here,
-    where `torch_child.SEPARATE_PROCESS` is off: on the network the run built, let go after)."""
-    from engine.runtime import openvino_net, torch_child
+    """`engine.runtime.torch_child.trace` for `source`, any network built here let go first
+    (the child builds its own from the checkpoint)."""
+    from engine.runtime import torch_child
 
-    if torch_child.SEPARATE_PROCESS:
-        source.release_torch()  # a network built here is not needed: the child builds its own
-        return torch_child.trace(
-            source.card,
-            source.weights_path,
-            probe,
-            folder,
-            small,
-            with_reference,
-            threads,
-            reporter,
-        )
-    from engine.runtime import conversion
-
-    kept: list[np.ndarray] = []
-
-    def keep(reference: np.ndarray) -> None:
-        kept.append(reference)
-        reporter.advance(1)
-
-    seconds, traced_small = conversion.trace_network(
-        source.torch_network(),
-        source.architecture,
-        probe,
-        folder,
-        small,
-        keep if with_reference else None,
+    source.release_torch()
+    return torch_child.trace(
+        source.card, source.weights_path, probe, folder, small, with_reference, threads, reporter
     )
-    source.release_torch()  # rebuilt from the checkpoint if the check sends us round again
-    openvino_net.release_freed_memory()
-    return (kept[0] if kept else None), seconds, traced_small

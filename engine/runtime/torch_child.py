@@ -105,7 +105,7 @@ def trace(
 def _ask(request: dict[str, Any], reporter: Reporter, doing: str) -> dict[str, Any]:
     """Run `request` in a child (or here, without `SEPARATE_PROCESS`) and return its result."""
     if not SEPARATE_PROCESS:
-        return _work(request, _ReporterReplies(reporter))
+        return _work(request, reporter)
     with tempfile.TemporaryFile("w+", prefix="flair-torch-child-") as stderr:
         child = subprocess.Popen(
             [sys.executable, "-c", _BOOTSTRAP, json.dumps(sys.path)],
@@ -173,44 +173,34 @@ def _last_lines(text: str, count: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-count:])
 
 
-class _Replies:
-    """How the work says things: JSON lines to the parent (or, in this process, a reporter)."""
+class _PipeReporter(Reporter):
+    """The child's reporter: its log lines and steps as JSON lines to the parent."""
 
     def __init__(self, out: IO[str]) -> None:
+        super().__init__()
         self._out = out
 
     def send(self, **message: Any) -> None:
         self._out.write(json.dumps(message) + "\n")
         self._out.flush()
 
-    def log(self, message: str, level: str = "INFO") -> None:
+    def log(self, message: str, level: str = "INFO", **fields: Any) -> None:
         self.send(log=message, level=level)
 
-    def advance(self, steps: int = 1) -> None:
-        self.send(advance=steps)
+    def advance(self, n: int = 1, **extra: Any) -> None:
+        self.send(advance=n)
 
 
-class _ReporterReplies(_Replies):
-    def __init__(self, reporter: Reporter) -> None:
-        self._reporter = reporter
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        self._reporter.log(message, level)
-
-    def advance(self, steps: int = 1) -> None:
-        self._reporter.advance(steps)
-
-
-def _work(request: dict[str, Any], replies: _Replies) -> dict[str, Any]:
+def _work(request: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     """Do one request (in the child, or here): the `result` it answers."""
     if request["job"] == "card":
-        return _card(request, replies)
+        return _card(request, reporter)
     if request["job"] == "trace":
-        return _trace(request, replies)
+        return _trace(request, reporter)
     raise ValueError(f"unknown job {request['job']!r}")
 
 
-def _card(request: dict[str, Any], replies: _Replies) -> dict[str, Any]:
+def _card(request: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     from engine.models.loader import load_resolved
 
     asked = request["asked"]
@@ -222,7 +212,7 @@ def _card(request: dict[str, Any], replies: _Replies) -> dict[str, Any]:
 
     def say(message: str) -> None:
         notes.append(message)
-        replies.log(message)
+        reporter.log(message)
 
     loaded = load_resolved(
         ModelCard.from_dict(asked) if asked is not None else None,
@@ -233,23 +223,21 @@ def _card(request: dict[str, Any], replies: _Replies) -> dict[str, Any]:
     return {"card": loaded.card.to_dict(), "notes": notes}
 
 
-def _trace(request: dict[str, Any], replies: _Replies) -> dict[str, Any]:
+def _trace(request: dict[str, Any], reporter: Reporter) -> dict[str, Any]:
     import torch
 
     from engine.models.loader import LoadedModel, build_network
     from engine.runtime import conversion
-    from engine.runtime.openvino_net import release_freed_memory
 
     if request["threads"]:
         torch.set_num_threads(int(request["threads"]))
     loaded = LoadedModel(ModelCard.from_dict(request["card"]), None, Path(request["weights_path"]))
     network = build_network(loaded).eval().to(memory_format=torch.channels_last)
-    release_freed_memory()  # the checkpoint's tensors, read to build it
     folder = Path(request["folder"])
 
     def keep(reference: np.ndarray) -> None:
         np.save(folder / REFERENCE_FILE, reference)
-        replies.advance()
+        reporter.advance(1)
 
     seconds, traced_small = conversion.trace_network(
         network,
@@ -274,21 +262,23 @@ def _end_with_parent(stdin: IO[str]) -> None:
 
 def main() -> int:
     """The child: one request from stdin, its answer on the protocol's stdout."""
-    release_large_buffers()  # as the run does: a Swin-B trace peaked at 4.8 GB, not 2.6, without
+    release_large_buffers()  # as the CLI does; without it a Swin-B trace peaked at 4.8 GB, not 2.6
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # what libraries print goes to stderr
     request = json.loads(sys.stdin.readline())
     _end_with_parent(sys.stdin)
-    replies = _Replies(protocol)
+    reporter = _PipeReporter(protocol)
     try:
-        replies.send(result=_work(request, replies))
+        reporter.send(result=_work(request, reporter))
     except EngineError as exc:
-        replies.send(error={"class": type(exc).__name__, "message": str(exc), "fields": exc.fields})
+        reporter.send(
+            error={"class": type(exc).__name__, "message": str(exc), "fields": exc.fields}
+        )
     except Exception as exc:  # told to the parent, which raises it; the traceback to stderr
         import traceback
 
         traceback.print_exc()
-        replies.send(error={"class": type(exc).__name__, "message": str(exc), "fields": {}})
+        reporter.send(error={"class": type(exc).__name__, "message": str(exc), "fields": {}})
     return 0
 
 
