@@ -258,8 +258,8 @@ def main() -> None:
             if args.end_to_end:
                 sizes = ["--tile-size", str(tile), "--margin", str(margin)]
                 runs = {} if args.openvino_only else {"e2e_torch_fp32": ["--backend", "torch"]}
+                runs["e2e_openvino_fp32"] = ["--backend", "openvino"]
                 runs = {name: [*options, *sizes] for name, options in runs.items()}
-                runs["e2e_openvino_fp32"] = ["--backend", "openvino", *sizes]
                 if read_cpu_features().native_bf16 and not args.no_bf16:
                     runs["e2e_openvino_bf16"] = ["--backend", "openvino", "--precision", "bf16"]
                     runs["e2e_openvino_bf16"] += sizes
@@ -270,7 +270,8 @@ def main() -> None:
                         ckpt, card.channels, args.end_to_end, args.threads, tmp, cold
                     )
                     os.environ["FLAIR_CACHE_DIR"] = str(tmp / "cache")
-                for scheme in filter(None, "" if args.openvino_only else args.schemes.split(",")):
+                schemes = [] if args.openvino_only else args.schemes.split(",")
+                for scheme in filter(None, schemes):
                     t, m = scheme.split("/")
                     runs[f"e2e_torch_fp32_{t}_{m}"] = ["--backend", "torch", "--tile-size", t]
                     runs[f"e2e_torch_fp32_{t}_{m}"] += ["--margin", m]

@@ -53,7 +53,7 @@ PYPI_TORCH = TorchChoice(
 )
 # the order is the TORCH parameter's: new builds go at the end
 TORCH_CHOICES: tuple[TorchChoice, ...] = (
-    TorchChoice("cpu", "CPU only (smaller download, 0.5 GB less memory)", "cpu"),
+    TorchChoice("cpu", "CPU only (smaller download, up to 0.5 GB less memory)", "cpu"),
     TorchChoice("cu126", "NVIDIA CUDA 12.6", "cu126"),
     TorchChoice("cu128", "NVIDIA CUDA 12.8", "cu128"),
     TorchChoice("skip", "Do not install torch (keep the environment's own)", None),
